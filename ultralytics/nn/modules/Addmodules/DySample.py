@@ -1,0 +1,155 @@
+"""DySample: upsampling by learning where to sample (Liu et al., ICCV 2023, "Learning to Upsample by Learning to
+Sample").
+
+Every output pixel is read from the input by bilinear sampling at a position that a 1×1 convolution predicts as
+an offset from the position plain bilinear upsampling would use. With zero offsets the module *is* bilinear
+upsampling (``align_corners=False``), which is why the offset convolution starts near zero.
+
+Parameter and buffer names (``offset``, ``scope``, ``init_pos``) follow the authors' code so that checkpoints of
+forks made with the well-known tutorial load unchanged.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ("DySample", "Dy_Sample")
+
+STYLES = ("lp", "pl")
+
+
+def _check_args(in_channels, scale, style, groups):
+    """Raise a ValueError naming the broken rule, so a bad yaml fails with a clear message."""
+    if style not in STYLES:
+        raise ValueError(f"DySample style must be 'lp' or 'pl', got {style!r}")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise ValueError(f"DySample scale must be a positive integer, got {scale!r}")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"DySample groups must be a positive integer, got {groups!r}")
+    if in_channels % groups:
+        raise ValueError(f"DySample groups ({groups}) must divide the input channels ({in_channels})")
+    if style == "pl":
+        if in_channels % scale**2:
+            raise ValueError(f"DySample style 'pl' needs channels ({in_channels}) divisible by scale² ({scale**2})")
+        if (in_channels // scale**2) % groups:
+            raise ValueError(
+                f"DySample style 'pl' needs groups ({groups}) to divide channels / scale² ({in_channels // scale**2})"
+            )
+
+
+class DySample(nn.Module):
+    """Dynamic point-sampling upsampler.
+
+    Args:
+        in_channels (int): input channels; the output has the same number.
+        scale (int): upsampling factor.
+        style (str): ``"lp"`` predicts offsets from the low-resolution input (linear then pixel-shuffle);
+            ``"pl"`` pixel-shuffles the input first and predicts offsets at high resolution (fewer parameters).
+        groups (int): channel groups that get their own sampling positions.
+        dyscope (bool): learn a per-point offset range ``0.5·sigmoid(scope(x))`` instead of the static 0.25.
+
+    Shapes:
+        (B, C, H, W) → (B, C, scale·H, scale·W), for any H and W.
+    """
+
+    def __init__(self, in_channels, scale=2, style="lp", groups=4, dyscope=False):
+        super().__init__()
+        _check_args(in_channels, scale, style, groups)
+        self.scale, self.style, self.groups = scale, style, groups
+        conv_in = in_channels // scale**2 if style == "pl" else in_channels
+        conv_out = 2 * groups if style == "pl" else 2 * groups * scale**2
+        self.offset = nn.Conv2d(conv_in, conv_out, 1)
+        nn.init.normal_(self.offset.weight, std=0.001)
+        nn.init.zeros_(self.offset.bias)
+        if dyscope:
+            self.scope = nn.Conv2d(conv_in, conv_out, 1, bias=False)
+            nn.init.zeros_(self.scope.weight)
+        self.register_buffer("init_pos", self._init_pos())
+        self._grid_cache = {}
+
+    def _init_pos(self):
+        """Sub-pixel positions (in input pixels) that make zero offsets reproduce bilinear upsampling.
+
+        Layout: (1, 2·groups·scale², 1, 1); the first half holds x, the second y; within each half the index is
+        ``g·scale² + row·scale + col`` of the output sub-pixel, matching the pixel-shuffle that follows.
+        """
+        s = self.scale
+        h = (torch.arange(s, dtype=torch.float32) - (s - 1) / 2) / s
+        x_pos = h.repeat(s)  # varies with the sub-pixel column
+        y_pos = h.repeat_interleave(s)  # varies with the sub-pixel row
+        return torch.cat((x_pos.repeat(self.groups), y_pos.repeat(self.groups))).view(1, -1, 1, 1)
+
+    def _offsets(self, x):
+        """Predicted sampling offsets (B, 2·groups·scale², H, W) in input pixels, init_pos included."""
+        if self.style == "pl":
+            x_ = F.pixel_shuffle(x, self.scale)
+            off = self.offset(x_)
+            if hasattr(self, "scope"):
+                return F.pixel_unshuffle(off * self.scope(x_).sigmoid(), self.scale) * 0.5 + self.init_pos
+            return F.pixel_unshuffle(off, self.scale) * 0.25 + self.init_pos
+        if hasattr(self, "scope"):
+            return self.offset(x) * self.scope(x).sigmoid() * 0.5 + self.init_pos
+        return self.offset(x) * 0.25 + self.init_pos
+
+    def _grid(self, h, w, device, dtype):
+        """Pixel-centre grid already in grid_sample units, and the pixel→unit scale, cached per size and device.
+
+        Built with on-device ``arange`` so the forward never copies from the host or synchronises.
+        """
+        key = (h, w, device, dtype)
+        cached = self._grid_cache.get(key)
+        if cached is None or torch.jit.is_tracing() or torch.compiler.is_compiling():
+            xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
+            ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
+            base = torch.stack((xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w))).view(1, 2, 1, h, w)
+            unit = torch.cat((torch.full((1,), 2.0 / w, device=device), torch.full((1,), 2.0 / h, device=device)))
+            unit = unit.view(1, 2, 1, 1, 1)
+            cached = (base.to(dtype), unit.to(dtype))
+            if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+                self._grid_cache[key] = cached
+        return cached
+
+    def sample(self, x, offset):
+        """Bilinearly sample ``x`` at base positions + ``offset``; returns (B, C, scale·H, scale·W)."""
+        b, c, h, w = x.shape
+        s, g = self.scale, self.groups
+        base, unit = self._grid(h, w, x.device, offset.dtype)
+        coords = base + offset.view(b, 2, -1, h, w) * unit  # (B, 2, G·s², H, W) in [-1, 1] units
+        coords = F.pixel_shuffle(coords.view(b, -1, h, w), s)  # (B, 2·G, sH, sW)
+        coords = coords.view(b, 2, g, s * h, s * w).permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
+        out = F.grid_sample(
+            x.reshape(b * g, c // g, h, w), coords.to(x.dtype), mode="bilinear", padding_mode="border",
+            align_corners=False,
+        )  # fmt: skip
+        return out.view(b, c, s * h, s * w).to(x.dtype)
+
+    def forward(self, x):
+        return self.sample(x, self._offsets(x))
+
+    def forward_reference(self, x):
+        """The paper's formulation step by step (normaliser from the shape, grid built per call); kept for tests."""
+        offset = self._offsets(x)
+        b, _, h, w = offset.shape
+        offset = offset.view(b, 2, -1, h, w)
+        cy, cx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+        coords = torch.stack((cx, cy)).view(1, 2, 1, h, w).to(x.device, offset.dtype)
+        normaliser = torch.tensor([w, h], dtype=offset.dtype, device=x.device).view(1, 2, 1, 1, 1)
+        coords = 2 * (coords + offset) / normaliser - 1
+        coords = F.pixel_shuffle(coords.reshape(b, -1, h, w), self.scale)
+        coords = coords.view(b, 2, -1, self.scale * h, self.scale * w).permute(0, 2, 3, 4, 1).flatten(0, 1)
+        out = F.grid_sample(
+            x.reshape(b * self.groups, -1, h, w), coords.to(x.dtype), mode="bilinear", padding_mode="border",
+            align_corners=False,
+        )  # fmt: skip
+        return out.view(b, -1, self.scale * h, self.scale * w)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Drop cached grids when the module moves between devices or dtypes."""
+        self._grid_cache = {}
+        return super()._apply(fn, *args, **kwargs)
+
+    def extra_repr(self):
+        return f"scale={self.scale}, style={self.style!r}, groups={self.groups}, dyscope={hasattr(self, 'scope')}"
+
+
+Dy_Sample = DySample  # the tutorial's name, so tutorial yamls and checkpoints work unchanged
