@@ -15,9 +15,22 @@ import torch
 from torch import nn
 
 from ultralytics.nn.modules import (
-    C2PSA, C3, DFL, SPPF, Attention, Bottleneck, C2f, C3k, C3k2, Concat, Conv, Detect, DWConv, PSABlock,
+    C2PSA,
+    C3,
+    DFL,
+    SPPF,
+    Attention,
+    Bottleneck,
+    C2f,
+    C3k,
+    C3k2,
+    Concat,
+    Conv,
+    Detect,
+    DWConv,
+    PSABlock,
 )  # fmt: skip
-from ultralytics.nn.modules.Addmodules import DySample, Dy_Sample  # DySample
+from ultralytics.nn.modules.Addmodules import Dy_Sample, DySample  # DySample
 from ultralytics.utils import CFG_DIR, LOGGER, colorstr, yaml_load
 from ultralytics.utils.ops import make_divisible
 from ultralytics.utils.torch_utils import fuse_conv_and_bn, initialize_weights, intersect_dicts, model_info

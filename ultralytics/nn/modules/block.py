@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .conv import Conv, DWConv
+from .conv import Conv
 
 __all__ = ("DFL", "Bottleneck", "C2f", "C3", "C3k", "C3k2", "SPPF", "Attention", "PSABlock", "C2PSA")
 

@@ -28,13 +28,8 @@ def _check_args(in_channels, scale, style, groups):
         raise ValueError(f"DySample groups must be a positive integer, got {groups!r}")
     if in_channels % groups:
         raise ValueError(f"DySample groups ({groups}) must divide the input channels ({in_channels})")
-    if style == "pl":
-        if in_channels % scale**2:
-            raise ValueError(f"DySample style 'pl' needs channels ({in_channels}) divisible by scale² ({scale**2})")
-        if (in_channels // scale**2) % groups:
-            raise ValueError(
-                f"DySample style 'pl' needs groups ({groups}) to divide channels / scale² ({in_channels // scale**2})"
-            )
+    if style == "pl" and in_channels % scale**2:
+        raise ValueError(f"DySample style 'pl' needs channels ({in_channels}) divisible by scale² ({scale**2})")
 
 
 class DySample(nn.Module):

@@ -1,5 +1,5 @@
 """Modules added to upstream Ultralytics by this fork. Keep the delta here so it rebases onto new releases."""
 
-from .DySample import DySample, Dy_Sample
+from .DySample import Dy_Sample, DySample
 
 __all__ = ("DySample", "Dy_Sample")
