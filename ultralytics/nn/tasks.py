@@ -309,3 +309,32 @@ def yaml_model_load(path):
     d["scale"] = guess_model_scale(path)
     d["yaml_file"] = str(path)
     return d
+
+
+def attempt_load_one_weight(weight, device=None, fuse=False, verbose=False):
+    """Build a model from a checkpoint of this fork or of upstream (loaded safely) and return (model, ckpt).
+
+    The architecture comes from the yaml stored in the checkpoint, the weights from its EMA (else its model),
+    so upstream checkpoints and tutorial-fork checkpoints (``Dy_Sample``) become this fork's modules.
+    """
+    from ultralytics.utils.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(weight)
+    if not ckpt.get("yaml"):
+        raise ValueError(f"checkpoint '{weight}' holds no model yaml, so its architecture is unknown")
+    state = ckpt["ema_state"] or ckpt["model_state"]
+    if state is None:
+        raise ValueError(f"checkpoint '{weight}' holds no weights")
+    model = DetectionModel(deepcopy(ckpt["yaml"]), nc=ckpt.get("nc"), verbose=verbose)
+    missing = set(model.state_dict()) ^ set(state)
+    if missing:
+        raise ValueError(f"checkpoint '{weight}' does not fit its own yaml; mismatched keys: {sorted(missing)[:5]}")
+    model.load_state_dict(state)
+    model.names = ckpt["names"] or model.names
+    model.args = {k: v for k, v in ckpt["train_args"].items()}
+    model.pt_path = str(weight)
+    if device is not None:
+        model = model.to(device)
+    if fuse:
+        model.fuse(verbose=False)
+    return model.eval(), ckpt

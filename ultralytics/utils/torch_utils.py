@@ -1,8 +1,12 @@
 """PyTorch helpers shared by the model, trainer and validator: fusion, initialisation, summaries, FLOPs."""
 
 import copy
+import math
+import os
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,3 +84,129 @@ def intersect_dicts(da, db, exclude=()):
 def de_parallel(model):
     """Return the bare model inside a DataParallel/DistributedDataParallel wrapper."""
     return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
+
+
+def select_device(device="", batch=0, verbose=True):
+    """Turn a device string into a ``torch.device``, with a clear error when the asked-for device is missing.
+
+    Args:
+        device (str | int | torch.device): '' (first CUDA GPU, else CPU), 'cpu', 'mps', '0', 'cuda:1' or '0,1'.
+        batch (int): batch size; with several GPUs it must divide evenly between them.
+
+    Returns:
+        (torch.device): the device this process uses (the first listed GPU for a multi-GPU string).
+    """
+    if isinstance(device, torch.device):
+        return device
+    spec = str(device).strip().lower().replace("cuda:", "").replace("none", "").replace(" ", "")
+    if spec in {"cpu", "mps"}:
+        if spec == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError("device=mps requested but MPS is not available on this machine")
+        return torch.device(spec)
+    if spec == "":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    ids = [s for s in spec.split(",") if s]
+    if not all(s.isdigit() for s in ids):
+        raise ValueError(f"invalid device '{device}': use '', 'cpu', 'mps', a GPU index such as '0', or '0,1'")
+    available = torch.cuda.device_count()
+    missing = [s for s in ids if int(s) >= available]
+    if missing:
+        raise ValueError(f"device '{device}' requested but this machine has {available} CUDA device(s)")
+    if len(ids) > 1 and batch > 0 and batch % len(ids):
+        raise ValueError(f"batch={batch} must be a multiple of the number of GPUs ({len(ids)})")
+    local = int(os.getenv("LOCAL_RANK", -1))
+    return torch.device(f"cuda:{ids[local] if 0 <= local < len(ids) else ids[0]}")
+
+
+def init_seeds(seed=0, deterministic=False):
+    """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels (warn-only where none exist)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+
+
+def rng_state():
+    """Snapshot every random generator a training epoch draws from, as plain checkpoint data."""
+    np_state = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]),
+        "python_pos": random.getstate()[2],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state):
+    """Restore a snapshot from ``rng_state`` so a resumed run draws the same numbers."""
+    random.setstate((3, tuple(int(x) for x in state["python"]), state["python_pos"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state["numpy_pos"]), 0, 0.0))
+    torch.set_rng_state(state["torch"])
+
+
+class ModelEMA:
+    """Exponential moving average of a model's weights, with upstream's warm-up of the decay.
+
+    ``decay · (1 − exp(−updates / tau))`` keeps the average close to the live weights early in training.
+    """
+
+    def __init__(self, model, decay=0.9999, tau=2000, updates=0):
+        self.ema = copy.deepcopy(de_parallel(model)).eval()
+        self.updates = updates
+        self.decay = lambda x: decay * (1 - math.exp(-x / tau))
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        """Blend the live weights into the average (floating-point entries only)."""
+        self.updates += 1
+        d = self.decay(self.updates)
+        live = de_parallel(model).state_dict()
+        for k, v in self.ema.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(live[k].detach(), alpha=1 - d)
+
+    def update_attr(self, model, include=()):
+        """Copy plain attributes (e.g. ``names``, ``args``) from the live model."""
+        for k in include:
+            setattr(self.ema, k, getattr(de_parallel(model), k))
+
+
+class EarlyStopping:
+    """Stop training when fitness has not improved for ``patience`` epochs."""
+
+    def __init__(self, patience=50):
+        self.best_fitness = 0.0
+        self.best_epoch = 0
+        self.patience = patience or float("inf")
+        self.possible_stop = False
+
+    def __call__(self, epoch, fitness):
+        """Record this epoch's fitness and return True when training should stop."""
+        if fitness is None:
+            return False
+        if fitness >= self.best_fitness:
+            self.best_epoch, self.best_fitness = epoch, fitness
+        delta = epoch - self.best_epoch
+        self.possible_stop = delta >= self.patience - 1
+        stop = delta >= self.patience
+        if stop:
+            LOGGER.info(
+                f"Stopping training early as no improvement observed in last {self.patience} epochs. "
+                f"Best results observed at epoch {self.best_epoch}, best model saved as best.pt."
+            )
+        return stop
+
+
+def one_cycle(y1=0.0, y2=1.0, steps=100):
+    """Cosine ramp from y1 to y2 over ``steps``, for ``cos_lr=True``."""
+    return lambda x: max((1 - math.cos(x * math.pi / steps)) / 2, 0) * (y2 - y1) + y1

@@ -1,0 +1,1 @@
+"""Model families built on the engine (this fork ships YOLO)."""

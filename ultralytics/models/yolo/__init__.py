@@ -1,0 +1,1 @@
+"""YOLO task packages (this fork ships detection)."""
