@@ -365,10 +365,12 @@ def test_dispatch_refuses_missing_mode_cleanly(fake_yolo, ulogs):
     assert "mode 'track' is not available in this fork" in ulogs[-1]
 
 
-def test_info_command(fake_yolo):
-    """``yolo info model=X`` builds the model and prints the detailed layer table."""
+def test_info_command(ulogs):
+    """``yolo info model=X`` builds the real model and prints the layer table and upstream's summary line."""
     entrypoint("info model=yolo11n-dysample.yaml")
-    assert fake_yolo.calls == [("init", "yolo11n-dysample.yaml"), ("info", {"detailed": True, "verbose": True})]
+    text = "\n".join(ulogs)
+    assert "from  n    params  module" in text and "Addmodules.DySample.DySample" in text
+    assert "YOLO11n-dysample summary: 181 layers, 2,636,432 parameters" in text
     with pytest.raises(SystemExit):
         entrypoint("info modle=x.yaml")
 

@@ -164,7 +164,11 @@ def _cmd_info(request):
         LOGGER.warning(f"'model' argument is missing. Using default 'model={model}'.")
     if overrides:
         LOGGER.warning(f"'yolo info' only uses 'model'; ignoring {sorted(overrides)}.")
-    _load_model_class("info")(model).info(detailed=True, verbose=True)
+    yolo = _load_model_class("info")
+    if str(model).endswith((".yaml", ".yml")):
+        yolo(model, verbose=True)  # building from yaml prints the layer table and the summary line
+    else:
+        yolo(model).info(verbose=True)
 
 
 def _cmd_unsupported(request):

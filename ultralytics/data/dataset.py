@@ -374,6 +374,14 @@ class YOLODataset(Dataset):
             if self.cache != "ram":
                 self.ims[j], self.im_hw0[j], self.im_hw[j] = None, None, None
 
+    def restore_buffer(self, indices):
+        """Reload the mosaic buffer of a resumed run (same images in memory, same order), so resume is exact."""
+        for i in indices:
+            if self.ims[i] is None:
+                im, hw0, _ = self._read_resized(i)
+                self.ims[i], self.im_hw0[i], self.im_hw[i] = im, hw0, im.shape[:2]
+        self.buffer[:] = list(indices)
+
     def _choose_cache(self, cache):
         """Normalise the ``cache`` argument to 'ram', 'disk' or None, warning about values it does not know."""
         if cache in (None, False, "False", "false", ""):

@@ -454,6 +454,7 @@ class BaseTrainer:
             "stride": model.stride,
             "rng": rng_state(),
             "loader_rng": self.train_loader.generator.get_state() if self.train_loader.generator else None,
+            "mosaic_buffer": list(getattr(self.train_loader.dataset, "buffer", [])),  # mosaic partners come from it
         }
 
     def _read_results_csv(self):
@@ -489,6 +490,8 @@ class BaseTrainer:
             set_rng_state(ckpt["raw"]["rng"])
         if ckpt["raw"].get("loader_rng") is not None and self.train_loader.generator is not None:
             self.train_loader.generator.set_state(ckpt["raw"]["loader_rng"])
+        if ckpt["raw"].get("mosaic_buffer") and hasattr(self.train_loader.dataset, "restore_buffer"):
+            self.train_loader.dataset.restore_buffer([int(i) for i in ckpt["raw"]["mosaic_buffer"]])
         if self.start_epoch >= self.epochs - self.args.close_mosaic:
             self._close_dataloader_mosaic()
         LOGGER.info(f"Resuming training {ckpt['path']} from epoch {self.start_epoch + 1} to {self.epochs} total epochs")

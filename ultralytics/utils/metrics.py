@@ -127,15 +127,15 @@ def _best_per(pairs, scores, key):
 
 
 def match_predictions(pred_classes, true_classes, iou, iouv=None):
-    """Mark each prediction as a true positive or not at every IoU threshold, as upstream's validator does.
+    """Mark each prediction as a true positive or not at every IoU threshold, as upstream 8.4's validator does.
 
-    At each threshold, candidate (truth, prediction) pairs are those of equal class with IoU >= threshold. Each
-    prediction keeps its highest-IoU truth; then each truth keeps the surviving prediction with the lowest index
-    (predictions come from NMS sorted by confidence, so this is the most confident one). This reproduces upstream's
-    non-SciPy path exactly, including that last tie-break.
+    Matching is greedy and one-to-one per threshold: predictions are visited in index order (NMS returns them sorted
+    by decreasing confidence) and each claims the still-unclaimed truth of its class with the highest IoU; it is a
+    true positive when that IoU reaches the threshold. A prediction whose best truth is already taken can therefore
+    still match its second-best one, so a confident duplicate never hides a correct, less confident detection.
 
     Args:
-        pred_classes (torch.Tensor): (N,) predicted classes.
+        pred_classes (torch.Tensor): (N,) predicted classes, most confident first.
         true_classes (torch.Tensor): (M,) ground-truth classes.
         iou (torch.Tensor): (M, N) IoU of every truth with every prediction.
         iouv (torch.Tensor | np.ndarray, optional): IoU thresholds; the ten COCO ones by default.
@@ -143,17 +143,18 @@ def match_predictions(pred_classes, true_classes, iou, iouv=None):
     Returns:
         (torch.Tensor): (N, len(iouv)) bool matrix of true positives.
     """
-    thresholds = IOU_THRESHOLDS if iouv is None else np.asarray(torch.as_tensor(iouv).cpu(), dtype=float)
+    thresholds = IOU_THRESHOLDS if iouv is None else torch.as_tensor(iouv).cpu().numpy()
+    thresholds = thresholds.astype(np.float32)  # compared in float32 like upstream, so IoU 0.9 passes 0.9
     correct = np.zeros((pred_classes.shape[0], len(thresholds)), dtype=bool)
     same_class = (true_classes[:, None] == pred_classes[None, :]).cpu().numpy()
-    iou = iou.detach().cpu().numpy() * same_class
-    for t, threshold in enumerate(thresholds.tolist()):
-        pairs = np.stack(np.nonzero(iou >= threshold), 1)  # (k, 2) as (truth, prediction)
-        if len(pairs) > 1:
-            pairs, _ = _best_per(pairs, iou[pairs[:, 0], pairs[:, 1]], key=1)
-            pairs = pairs[np.unique(pairs[:, 0], return_index=True)[1]]
-        if len(pairs):
-            correct[pairs[:, 1], t] = True
+    iou = iou.detach().cpu().float().numpy() * same_class
+    claimed = np.zeros((iou.shape[0], len(thresholds)), dtype=bool)  # truth already matched, per threshold
+    columns = np.arange(len(thresholds))
+    for j in np.flatnonzero((iou >= thresholds.min()).any(0)):  # predictions that can match anything
+        free = np.where(claimed, 0.0, iou[:, j, None])  # (M, T): IoU with each unclaimed truth
+        best = free.argmax(0)
+        correct[j] = free[best, columns] >= thresholds
+        claimed[best[correct[j]], columns[correct[j]]] = True
     return torch.tensor(correct, dtype=torch.bool, device=pred_classes.device)
 
 
@@ -175,9 +176,11 @@ def _trapezoid(y, x):
 def compute_ap(recall, precision):
     """Average precision from one recall/precision curve with COCO 101-point interpolation.
 
-    Sentinels (recall 0 with precision 1, recall 1 with precision 0) close the curve and precision is replaced by its
-    monotone upper envelope before integration. A perfect detector therefore scores 0.995, not 1.0, exactly as
-    upstream (the final point at recall 1 interpolates to the precision-0 sentinel).
+    Sentinels close the curve: precision 1 at recall 0, and precision 0 from just after the last recall reached up
+    to recall 1 (upstream 8.4 places a precision-0 point at the final recall, so recall never reached adds no area
+    instead of a ramp down to recall 1). Precision is then replaced by its monotone upper envelope before
+    integration. A perfect detector scores 0.995, not 1.0, exactly as upstream (the point at recall 1 takes the
+    precision-0 sentinel).
 
     Args:
         recall (np.ndarray): recall after each prediction, non-decreasing.
@@ -186,8 +189,9 @@ def compute_ap(recall, precision):
     Returns:
         (float, np.ndarray, np.ndarray): AP, the precision envelope and the recall with sentinels.
     """
-    mrec = np.concatenate(([0.0], recall, [1.0]))
-    mpre = np.concatenate(([1.0], precision, [0.0]))
+    last = recall[-1] if len(recall) else 1.0
+    mrec = np.concatenate(([0.0], recall, [last, 1.0]))
+    mpre = np.concatenate(([1.0], precision, [0.0, 0.0]))
     mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
     x = np.linspace(0, 1, 101)
     return float(_trapezoid(np.interp(x, mrec, mpre), x)), mpre, mrec
@@ -229,7 +233,8 @@ def ap_per_class(
             p_curve, r_curve, f1_curve (each (nc, 1000) over confidence), x (1000,) and prec_values (nc, 1000)
             (precision over recall at IoU 0.5), where nc counts the classes present in ``target_cls``.
     """
-    tp = np.asarray(tp, dtype=float).reshape(len(conf), -1)
+    tp = np.asarray(tp, dtype=float)
+    tp = tp.reshape(len(conf), -1) if len(conf) else tp.reshape(0, tp.shape[-1] if tp.ndim == 2 else 10)
     order = np.argsort(-conf)
     tp, conf, pred_cls = tp[order], conf[order], pred_cls[order]
     unique_classes, n_targets = np.unique(target_cls, return_counts=True)
@@ -241,6 +246,7 @@ def ap_per_class(
     for ci, c in enumerate(unique_classes):
         sel = pred_cls == c
         if not sel.any() or n_targets[ci] == 0:
+            prec_values.append(np.zeros_like(x))  # keep PR rows aligned with ``ap`` and the legend names
             continue
         tpc = tp[sel].cumsum(0)
         fpc = (1 - tp[sel]).cumsum(0)
@@ -257,10 +263,10 @@ def ap_per_class(
     f1_curve = 2 * p_curve * r_curve / (p_curve + r_curve + eps)
     all_names = _as_names(names)
     names = {i: all_names[k] for i, k in enumerate(unique_classes) if k in all_names}
-    if plot:
+    if plot and nc:
         _plot_curves(x, prec_values, ap, f1_curve, p_curve, r_curve, Path(save_dir), names, prefix, on_plot)
 
-    best = smooth(f1_curve.mean(0), 0.1).argmax()
+    best = smooth(f1_curve.mean(0), 0.1).argmax() if nc else 0  # no labelled class: no curve to maximise
     p, r, f1 = p_curve[:, best], r_curve[:, best], f1_curve[:, best]
     tp_count = (r * n_targets).round()
     fp_count = (tp_count / (p + eps) - tp_count).round()
