@@ -151,8 +151,10 @@ DDP_WORKER = Path(__file__).with_name("ddp_worker.py")
 def test_ddp_two_cpu_ranks_agree_after_a_step(data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     out_file = tmp_path / "ranks.txt"
+    from ultralytics.engine.ddp import free_port
+
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(29600 + os.getpid() % 300), str(DDP_WORKER), str(data), str(tmp_path), str(out_file)]  # fmt: skip
+           "--master_port", str(free_port()), str(DDP_WORKER), str(data), str(tmp_path), str(out_file)]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out_file.read_text().split()
