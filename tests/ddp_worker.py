@@ -6,7 +6,6 @@ weights after the step, and that the step changed them.
 
 import sys
 
-import torch
 from torch import distributed as dist
 
 from ultralytics.models.yolo.detect import DetectionTrainer
