@@ -119,7 +119,8 @@ class Model(nn.Module):
 
     def export(self, **kwargs):
         exporter = self._smart_load("exporter")
-        return exporter(overrides=self._mode_args("export", {}, kwargs))(model=self.model)
+        custom = {"batch": 1, "data": None, "device": None, "verbose": False}  # upstream's export defaults
+        return exporter(overrides=self._mode_args("export", custom, kwargs))(model=self.model)
 
     # ------------------------------------------------------------------------------------------- helpers
     def info(self, detailed=False, verbose=True):

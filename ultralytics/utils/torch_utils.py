@@ -13,6 +13,7 @@ from torch import nn
 from ultralytics.utils import LOGGER
 
 
+@torch.no_grad()
 def fuse_conv_and_bn(conv, bn):
     """Fold a BatchNorm2d that follows ``conv`` into a new Conv2d with bias (eval-mode equivalent)."""
     fused = nn.Conv2d(

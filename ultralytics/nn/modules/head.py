@@ -33,6 +33,7 @@ class Detect(nn.Module):
 
     export = False  # set by exporters: return only the decoded tensor
     format = None  # export format name, for exporters that need a different decode layout
+    dynamic = False  # set by exporters for dynamic shapes: rebuild anchors every call so a trace follows the input
     shape = None
     anchors = torch.empty(0)
     strides = torch.empty(0)
@@ -75,7 +76,7 @@ class Detect(nn.Module):
         shape = x[0].shape
         x_cat = torch.cat([xi.view(shape[0], self.no, -1) for xi in x], 2)
         key = (shape, x[0].device, x[0].dtype)  # anchors are rebuilt when size, device or precision change
-        if self.shape != key:
+        if self.dynamic or self.shape != key:
             anchors, strides = make_anchors(x, self.stride, 0.5)
             self.anchors, self.strides = anchors.transpose(0, 1), strides.transpose(0, 1)
             self.shape = key

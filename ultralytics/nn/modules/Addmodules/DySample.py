@@ -90,6 +90,12 @@ class DySample(nn.Module):
         """Pixel-centre grid already in grid_sample units, and the pixel→unit scale, cached per size and device.
 
         Built with on-device ``arange`` so the forward never copies from the host or synchronises.
+
+        While tracing (TorchScript and ONNX export) nothing is cached and the grid is rebuilt per call: the tracer
+        hands ``h`` and ``w`` over as 0-dim tensors tied to ``x.shape``, so ``arange(w)``, ``2.0 / w`` and the
+        ``full`` below are recorded as ops on the input's size, and a dynamic-axes export stays right at every size
+        (tests/test_export.py). Keep it that way: ``torch.tensor([w, h])`` (as in ``forward_reference``), ``float(w)``
+        or a cached grid would freeze the export size into the graph and silently shift samples at other sizes.
         """
         key = (h, w, device, dtype)
         cached = self._grid_cache.get(key)
