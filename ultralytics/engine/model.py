@@ -13,6 +13,7 @@ from ultralytics.nn.tasks import attempt_load_one_weight, yaml_model_load
 from ultralytics.utils.checkpoint import load_checkpoint
 
 KEEP_CKPT_ARGS = ("imgsz", "data", "task", "single_cls")  # what a loaded checkpoint's training args carry over
+EXPORTED_SUFFIXES = (".onnx", ".torchscript")  # run through AutoBackend: predict and val only
 
 
 class Model(nn.Module):
@@ -42,8 +43,13 @@ class Model(nn.Module):
             self._new(model, verbose=verbose)
         elif suffix == ".pt":
             self._load(model)
+        elif suffix in EXPORTED_SUFFIXES:
+            self._load_exported(model)
         else:
-            raise ValueError(f"model='{model}' is neither a model yaml (.yaml) nor a PyTorch checkpoint (.pt)")
+            raise ValueError(
+                f"model='{model}' is neither a model yaml (.yaml), a PyTorch checkpoint (.pt) nor an exported model "
+                f"({', '.join(EXPORTED_SUFFIXES)})"
+            )
 
     @property
     def task_map(self):
@@ -76,6 +82,21 @@ class Model(nn.Module):
         self.overrides = {k: v for k, v in args.items() if k in KEEP_CKPT_ARGS}
         self.overrides.update(model=str(path), task=self.task)
 
+    def _load_exported(self, file):
+        """Keep an exported model as a path; the predictor and validator run it through AutoBackend."""
+        if not Path(file).is_file():
+            raise FileNotFoundError(f"exported model '{file}' not found")
+        self.model = str(file)
+        self.overrides = {"model": str(file), "task": self.task}
+
+    def _require_pytorch(self, what):
+        """Exported models only predict and validate, as upstream's do."""
+        if not isinstance(self.model, nn.Module):
+            raise TypeError(
+                f"model='{self.model}' should be a *.pt PyTorch model to run {what}; exported formats such as ONNX "
+                "and TorchScript only support the 'predict' and 'val' modes"
+            )
+
     # -------------------------------------------------------------------------------------------- modes
     def _mode_args(self, mode, custom, kwargs):
         """Merge args in upstream's order: checkpoint overrides < mode defaults < user kwargs; refuse unknown keys."""
@@ -84,6 +105,7 @@ class Model(nn.Module):
 
     def train(self, trainer=None, **kwargs):
         """Train on ``data=...``; afterwards this object holds best.pt. Returns the final validation metrics."""
+        self._require_pytorch("train")
         args = self._mode_args("train", {"data": None}, kwargs)
         if not args.get("data") and not args.get("resume"):
             raise ValueError("train needs a dataset: pass data=your.yaml (or a built-in one such as coco128.yaml)")
@@ -111,13 +133,14 @@ class Model(nn.Module):
 
     def predict(self, source=None, stream=False, **kwargs):
         predictor = self._smart_load("predictor")
-        args = self._mode_args("predict", {"conf": 0.25, "rect": True}, {**kwargs, "source": source})
+        args = self._mode_args("predict", {"conf": 0.25, "rect": True, "batch": 1}, {**kwargs, "source": source})
         return predictor(overrides=args)(model=self.model, source=source, stream=stream)
 
     def __call__(self, source=None, stream=False, **kwargs):
         return self.predict(source, stream=stream, **kwargs)
 
     def export(self, **kwargs):
+        self._require_pytorch("export")
         exporter = self._smart_load("exporter")
         custom = {"batch": 1, "data": None, "device": None, "verbose": False}  # upstream's export defaults
         return exporter(overrides=self._mode_args("export", custom, kwargs))(model=self.model)
@@ -125,14 +148,17 @@ class Model(nn.Module):
     # ------------------------------------------------------------------------------------------- helpers
     def info(self, detailed=False, verbose=True):
         """Print (and return) the model summary: layers, parameters, gradients, GFLOPs."""
+        self._require_pytorch("info")
         return self.model.info(detailed=detailed, verbose=verbose)
 
     def fuse(self):
+        self._require_pytorch("fuse")
         self.model.fuse()
         return self
 
     def load(self, weights):
         """Transfer every tensor with a matching name and shape from a checkpoint (e.g. stock yolo11n.pt)."""
+        self._require_pytorch("load")
         ckpt = load_checkpoint(weights)
         self.model.load(ckpt["ema_state"] or ckpt["model_state"])
         self.overrides["pretrained"] = str(weights)
@@ -140,11 +166,15 @@ class Model(nn.Module):
 
     @property
     def names(self):
-        return self.model.names
+        if isinstance(self.model, nn.Module):
+            return self.model.names
+        from ultralytics.nn.autobackend import AutoBackend
+
+        return AutoBackend(self.model, verbose=False).names
 
     @property
     def device(self):
-        return next(self.model.parameters()).device
+        return next(self.model.parameters()).device if isinstance(self.model, nn.Module) else None
 
     def __repr__(self):
         return f"{type(self).__name__}(model={self.overrides.get('model')!r}, task={self.task!r})"

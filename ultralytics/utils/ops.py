@@ -70,21 +70,32 @@ def clip_boxes(boxes, shape):
 def scale_boxes(img1_shape, boxes, img0_shape, ratio_pad=None):
     """Map xyxy boxes from a letterboxed image of ``img1_shape`` back to the original ``img0_shape`` (h, w).
 
+    The letterbox rounds each resized side to whole pixels, so the true scale differs slightly per axis (517 px at
+    gain 1.238 becomes 640, not 640.05); undoing it with one gain per axis, as upstream 8.4 does, keeps boxes exact
+    instead of up to ~1 px off.
+
     Args:
         img1_shape (tuple): (h, w) of the network input the boxes refer to.
         boxes (torch.Tensor | np.ndarray): (N, 4) xyxy boxes, modified in place.
         img0_shape (tuple): (h, w) of the original image.
-        ratio_pad (tuple, optional): ((gain, ...), (padw, padh)) as recorded by the letterbox; computed when absent.
+        ratio_pad (tuple, optional): ((gain_h, gain_w), (padw, padh)) as recorded by the letterbox (a single gain is
+            used for both axes); computed from the shapes when absent.
     """
+    h0, w0 = img0_shape[:2]
     if ratio_pad is None:
-        gain = min(img1_shape[0] / img0_shape[0], img1_shape[1] / img0_shape[1])
-        pad_w = round((img1_shape[1] - img0_shape[1] * gain) / 2 - 0.1)
-        pad_h = round((img1_shape[0] - img0_shape[0] * gain) / 2 - 0.1)
+        gain = min(img1_shape[0] / h0, img1_shape[1] / w0)
+        new_h, new_w = max(round(h0 * gain), 1), max(round(w0 * gain), 1)
+        gain_h, gain_w = new_h / h0, new_w / w0
+        pad_w = round((img1_shape[1] - new_w) / 2 - 0.1)
+        pad_h = round((img1_shape[0] - new_h) / 2 - 0.1)
     else:
-        gain, (pad_w, pad_h) = ratio_pad[0][0], ratio_pad[1]
+        gains, (pad_w, pad_h) = ratio_pad
+        gains = gains if isinstance(gains, (tuple, list)) else (gains, gains)
+        gain_h, gain_w = (gains[0], gains[-1])
     boxes[..., [0, 2]] -= pad_w
     boxes[..., [1, 3]] -= pad_h
-    boxes[..., :4] /= gain
+    boxes[..., [0, 2]] /= gain_w
+    boxes[..., [1, 3]] /= gain_h
     return clip_boxes(boxes, img0_shape)
 
 
