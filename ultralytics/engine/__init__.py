@@ -1,0 +1,1 @@
+"""Task-independent engines: the training loop and the validation loop."""
