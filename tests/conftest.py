@@ -51,7 +51,7 @@ def make_dataset(root, n_train=8, n_val=4, size=96, nc=2, seed=0):
                 c = int(rng.integers(0, nc))
                 w, h = rng.integers(size // 6, size // 2, 2)
                 x0, y0 = int(rng.integers(0, size + 16 - w)), int(rng.integers(0, size - h))
-                cv2.rectangle(img, (x0, y0), (x0 + int(w), y0 + int(h)), colours[c], -1)
+                cv2.rectangle(img, (x0, y0), (x0 + int(w), y0 + int(h)), colours[c % len(colours)], -1)
                 cx, cy = (x0 + w / 2) / (size + 16), (y0 + h / 2) / size
                 lines.append(f"{c} {cx:.6f} {cy:.6f} {w / (size + 16):.6f} {h / size:.6f}")
             cv2.imwrite(str(root / "images" / split / f"im{i}.jpg"), img)
