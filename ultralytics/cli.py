@@ -76,6 +76,7 @@ def help_text(args=None):
         yolo copy-cfg
         yolo cfg
         yolo info
+        yolo graft target=path/to/upstream/site-packages/ultralytics
 
     Docs: {DOCS_HINT}""".rstrip()
 
@@ -171,6 +172,13 @@ def _cmd_info(request):
         yolo(model).info(verbose=True)
 
 
+def _cmd_graft(request):
+    """Apply this fork's DySample delta to an upstream package: ``yolo graft target=.../site-packages/ultralytics``."""
+    from ultralytics.utils.graft import run
+
+    run(request.rest)
+
+
 def _cmd_unsupported(request):
     """Refuse upstream commands that need the network or modules this fork does not ship."""
     raise NotImplementedError(f"'yolo {request.command}' is not available in this offline fork. See 'yolo help'.")
@@ -184,6 +192,7 @@ SPECIAL_COMMANDS = {
     "cfg": _cmd_cfg,
     "copy-cfg": _cmd_copy_cfg,
     "info": _cmd_info,
+    "graft": _cmd_graft,
     **dict.fromkeys(("hub", "login", "logout", "solutions", "streamlit-predict"), _cmd_unsupported),
 }
 SPECIAL_ALIASES = {"h": "help", "check": "checks", "setting": "settings", "v": "version", "copy_cfg": "copy-cfg"}
