@@ -5,6 +5,15 @@ Every output pixel is read from the input by bilinear sampling at a position tha
 an offset from the position plain bilinear upsampling would use. With zero offsets the module *is* bilinear
 upsampling (``align_corners=False``), which is why the offset convolution starts near zero.
 
+``forward`` computes the same function as ``forward_reference`` (the paper's formulation step by step, kept for
+tests and as documentation) with ``grid_sample``, every constant folded into the offset convolution's weights
+(0.25 or 0.5 and the pixel→``[-1, 1]`` scale) and the grid produced in ``grid_sample``'s layout in one copy, from a
+cached grid: export-safe, ``torch.compile``-able, no host–device synchronisation (docs/performance.md).
+
+It folds ``init_pos`` into a cached grid of output-pixel source positions rather than reading the buffer: the
+buffer is a fixed function of ``scale`` and ``groups`` (the reference code's values, kept for checkpoints), and
+``forward_reference`` still adds it explicitly.
+
 Parameter and buffer names (``offset``, ``scope``, ``init_pos``) follow the authors' code so that checkpoints of
 forks made with the well-known tutorial load unchanged.
 """
@@ -86,46 +95,84 @@ class DySample(nn.Module):
             return self.offset(x) * self.scope(x).sigmoid() * 0.5 + self.init_pos
         return self.offset(x) * 0.25 + self.init_pos
 
-    def _grid(self, h, w, device, dtype):
-        """Pixel-centre grid already in grid_sample units, and the pixel→unit scale, cached per size and device.
+    def _folded_weights(self, k_offset):
+        """Offset conv weight (O, Cin) and bias (O,), scaled per output channel by ``k_offset``, scope conv stacked.
 
-        Built with on-device ``arange`` so the forward never copies from the host or synchronises.
+        Folding the scale into the (small) weights is exact for powers of two (0.25, 0.5) and saves a pass over the
+        (large) offsets. With a dynamic scope the scope weights are stacked under the offset weights, so that one
+        matrix product yields both; the caller splits the result in two halves.
+        """
+        weight = self.offset.weight.flatten(1) * k_offset.view(-1, 1)
+        bias = self.offset.bias * k_offset
+        if hasattr(self, "scope"):
+            weight = torch.cat((weight, self.scope.weight.flatten(1)))
+            bias = torch.cat((bias, torch.zeros_like(bias)))
+        return weight, bias
+
+    def _scoped(self, off):
+        """Apply the dynamic scope to stacked (offset, scope) outputs along dim 1; identity for a static scope."""
+        if hasattr(self, "scope"):
+            off, scope = off.chunk(2, 1)
+            return off * scope.sigmoid()
+        return off
+
+    def _grid(self, h, w, device, dtype):
+        """Output-pixel centres in grid_sample units (sH, sW, 2) and the per-channel offset scale, cached per size.
+
+        Zero offsets must reproduce bilinear upsampling, whose output pixel ``X`` reads input coordinate
+        ``(X + 0.5) / s - 0.5``; in grid_sample's ``[-1, 1]`` units that is ``(2X + 1 - s·W) / (s·W)``, the centre of
+        output pixel ``X`` (``init_pos`` is this grid minus the input-pixel centres). Written that way the numerator
+        is an exact integer and each entry is rounded once: a rounded reciprocal ``2/(s·W)`` would move every sample
+        the same way, a coherent error that shows in the offset-bias gradient (a sum over all points) as 1e-5
+        relative, where independent roundings stay near 1e-7. The offset scale (one entry per offset channel, x
+        channels first) is 0.25 (0.5 with a dynamic scope) times the pixel→unit factor ``2/W`` or ``2/H``, to be
+        folded into the offset conv. Built with on-device ``arange``/``full`` so the forward never copies from the
+        host or synchronises.
 
         While tracing (TorchScript and ONNX export) nothing is cached and the grid is rebuilt per call: the tracer
-        hands ``h`` and ``w`` over as 0-dim tensors tied to ``x.shape``, so ``arange(w)``, ``2.0 / w`` and the
-        ``full`` below are recorded as ops on the input's size, and a dynamic-axes export stays right at every size
+        hands ``h`` and ``w`` over as 0-dim tensors tied to ``x.shape``, so ``arange(s·w)``, ``2.0 / w`` and the
+        ``full``s below are recorded as ops on the input's size, and a dynamic-axes export stays right at every size
         (tests/test_export.py). Keep it that way: ``torch.tensor([w, h])`` (as in ``forward_reference``), ``float(w)``
         or a cached grid would freeze the export size into the graph and silently shift samples at other sizes.
+        Under ``torch.compile`` the grid is likewise built inside the graph, so the dict never enters it.
         """
-        key = (h, w, device, dtype)
-        cached = self._grid_cache.get(key)
-        if cached is None or torch.jit.is_tracing() or torch.compiler.is_compiling():
-            xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
-            ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
-            base = torch.stack((xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w))).view(1, 2, 1, h, w)
-            unit = torch.cat((torch.full((1,), 2.0 / w, device=device), torch.full((1,), 2.0 / h, device=device)))
-            unit = unit.view(1, 2, 1, 1, 1)
-            cached = (base.to(dtype), unit.to(dtype))
-            if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        building = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        key = ("grid", h, w, device, dtype)
+        cached = None if building else self._grid_cache.get(key)
+        if cached is None:
+            s = self.scale
+            xs = (torch.arange(s * w, device=device, dtype=dtype) * 2 + (1 - s * w)) / (s * w)
+            ys = (torch.arange(s * h, device=device, dtype=dtype) * 2 + (1 - s * h)) / (s * h)
+            base = torch.stack((xs.view(1, -1).expand(s * h, s * w), ys.view(-1, 1).expand(s * h, s * w)), -1)
+            factor = 0.5 if hasattr(self, "scope") else 0.25
+            per_axis = self.offset.out_channels // 2
+            scale = [torch.full((per_axis,), factor * 2.0 / n, device=device, dtype=dtype) for n in (w, h)]
+            cached = (base, torch.cat(scale))
+            if not building:
                 self._grid_cache[key] = cached
         return cached
 
-    def sample(self, x, offset):
-        """Bilinearly sample ``x`` at base positions + ``offset``; returns (B, C, scale·H, scale·W)."""
+    def _forward_grid(self, x):
+        """``grid_sample`` path: offsets come out of the conv already in grid units, the grid in its final layout."""
         b, c, h, w = x.shape
         s, g = self.scale, self.groups
-        base, unit = self._grid(h, w, x.device, offset.dtype)
-        coords = base + offset.view(b, 2, -1, h, w) * unit  # (B, 2, G·s², H, W) in [-1, 1] units
-        coords = F.pixel_shuffle(coords.view(b, -1, h, w), s)  # (B, 2·G, sH, sW)
-        coords = coords.view(b, 2, g, s * h, s * w).permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
+        base, k = self._grid(h, w, x.device, x.dtype if x.dtype == torch.float64 else torch.float32)
+        weight, bias = self._folded_weights(k.to(self.offset.weight.dtype))
+        if self.style == "pl":  # conv at high resolution: (B, 2·G, sH, sW) is already one offset per output point
+            off = self._scoped(F.conv2d(F.pixel_shuffle(x, s), weight[..., None, None], bias))
+            coords = off.view(b, 2, g, s * h, s * w).permute(0, 2, 3, 4, 1) + base
+        else:  # (B, 2·G·s², H, W) → (B, G, H, s, W, s, 2): the pixel shuffle and the (x, y) interleave in one copy
+            off = self._scoped(F.conv2d(x, weight[..., None, None], bias))
+            coords = off.view(b, 2, g, s, s, h, w).permute(0, 2, 5, 3, 6, 4, 1) + base.view(h, s, w, s, 2)
+        coords = coords.reshape(b * g, s * h, s * w, 2).to(x.dtype)
         out = F.grid_sample(
-            x.reshape(b * g, c // g, h, w), coords.to(x.dtype), mode="bilinear", padding_mode="border",
-            align_corners=False,
-        )  # fmt: skip
+            x.reshape(b * g, c // g, h, w), coords, mode="bilinear", padding_mode="border", align_corners=False
+        )  # autocast runs grid_sample in float32; the output keeps the input's dtype
         return out.view(b, c, s * h, s * w).to(x.dtype)
 
     def forward(self, x):
-        return self.sample(x, self._offsets(x))
+        """Upsample (B, C, H, W) → (B, C, s·H, s·W); equal to ``forward_reference`` up to float rounding."""
+        return self._forward_grid(x)
 
     def forward_reference(self, x):
         """The paper's formulation step by step (normaliser from the shape, grid built per call); kept for tests."""
