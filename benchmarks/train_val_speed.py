@@ -32,21 +32,21 @@ def measure(model, data, imgsz, batch, iters, warmup, workers, device):
         seen, t0 = 0, None
         for step in range(warmup + iters):
             try:
-                batch = next(loader)
+                data_batch = next(loader)
             except StopIteration:
                 loader = iter(trainer.train_loader)
-                batch = next(loader)
+                data_batch = next(loader)
             if step == warmup:
                 if trainer.device.type == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-            batch = trainer.preprocess_batch(batch)
+            data_batch = trainer.preprocess_batch(data_batch)
             with torch.autocast(trainer.device.type, enabled=trainer.amp):
-                loss, _ = trainer.model(batch)
+                loss, _ = trainer.model(data_batch)
             trainer.scaler.scale(loss.sum()).backward()
             trainer.optimizer_step()
             if step >= warmup:
-                seen += batch["img"].shape[0]
+                seen += data_batch["img"].shape[0]
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
         train_ips = seen / (time.perf_counter() - t0)
