@@ -2,7 +2,8 @@
 
 ``parse_model`` follows upstream Ultralytics rule for rule (depth/width/max-channel scaling, channel rounding to
 multiples of 8, repeats folded into the CSP blocks), so the same yaml yields the same layers and state-dict keys.
-This fork's one addition is the DySample branch, marked ``# DySample`` below; keep it that small for rebasing.
+This fork's additions are the DySample and CARAFE lines, marked ``# DySample`` / ``# CARAFE`` below; keep them
+that small for rebasing.
 """
 
 import ast
@@ -30,7 +31,7 @@ from ultralytics.nn.modules import (
     DWConv,
     PSABlock,
 )  # fmt: skip
-from ultralytics.nn.modules.Addmodules import Dy_Sample, DySample  # DySample
+from ultralytics.nn.modules.Addmodules import CARAFE, Dy_Sample, DySample  # DySample, CARAFE
 from ultralytics.utils import CFG_DIR, LOGGER, colorstr, yaml_load
 from ultralytics.utils.ops import make_divisible
 from ultralytics.utils.torch_utils import fuse_conv_and_bn, initialize_weights, intersect_dicts, model_info
@@ -40,6 +41,7 @@ MODULES = {
     for m in (Conv, DWConv, Concat, DFL, Bottleneck, C2f, C3, C3k, C3k2, SPPF, Attention, PSABlock, C2PSA, Detect)
 }
 MODULES.update(DySample=DySample, Dy_Sample=Dy_Sample)  # DySample
+MODULES.update(CARAFE=CARAFE)  # CARAFE
 
 BASE_MODULES = frozenset({Conv, DWConv, Bottleneck, C2f, C3, C3k, C3k2, SPPF, C2PSA})  # (c1, c2, ...) signature
 REPEAT_MODULES = frozenset({C2f, C3, C3k, C3k2, C2PSA})  # take the repeat count as their third argument
@@ -263,7 +265,7 @@ def parse_model(d, ch, verbose=True):
             c2 = sum(chs[x] for x in f)
         elif m in HEAD_MODULES:
             args = [*args[:1], d.get("reg_max", 16), bool(d.get("end2end", False)), [chs[x] for x in f]]
-        elif m is DySample:  # DySample: input channels from ch[f], prepended to the yaml args; output = input
+        elif m in {DySample, CARAFE}:  # DySample, CARAFE: input channels from ch[f], prepended; output = input
             c2 = chs[f]
             args = [c2, *args]
         layer = nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args)
