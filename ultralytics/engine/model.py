@@ -10,7 +10,6 @@ from torch import nn
 
 from ultralytics.cfg import check_dict_alignment, get_default_cfg
 from ultralytics.nn.tasks import attempt_load_one_weight, yaml_model_load
-from ultralytics.utils.checkpoint import load_checkpoint
 
 KEEP_CKPT_ARGS = ("imgsz", "data", "task", "single_cls")  # what a loaded checkpoint's training args carry over
 EXPORTED_SUFFIXES = (".onnx", ".torchscript")  # run through AutoBackend: predict and val only
@@ -159,8 +158,7 @@ class Model(nn.Module):
     def load(self, weights):
         """Transfer every tensor with a matching name and shape from a checkpoint (e.g. stock yolo11n.pt)."""
         self._require_pytorch("load")
-        ckpt = load_checkpoint(weights)
-        self.model.load(ckpt["ema_state"] or ckpt["model_state"])
+        self.model.load(weights)
         self.overrides["pretrained"] = str(weights)
         return self
 

@@ -21,6 +21,7 @@ from torch import nn, optim
 
 from ultralytics import __version__
 from ultralytics.cfg import get_cfg
+from ultralytics.nn.tasks import attempt_load_one_weight
 from ultralytics.utils import DEFAULT_CFG_PATH, LOGGER, colorstr, yaml_save
 from ultralytics.utils.checkpoint import load_checkpoint, save_checkpoint, to_plain
 from ultralytics.utils.files import increment_path
@@ -544,10 +545,7 @@ class BaseTrainer:
         """Validate best.pt (the saved EMA weights) with plots, as upstream does after training."""
         if not self.best.exists():
             return
-        ckpt = load_checkpoint(self.best)
-        model = self.get_model(cfg=ckpt["yaml"], weights=None, verbose=False)
-        model.load_state_dict(ckpt["ema_state"] or ckpt["model_state"])
-        model.names = ckpt["names"]
+        model, _ = attempt_load_one_weight(self.best)
         model.args = self.args
         LOGGER.info(f"\nValidating {self.best}...")
         self.validator.args.plots = self.args.plots

@@ -100,7 +100,9 @@ class BaseModel(nn.Module):
         return self
 
     def load(self, weights, verbose=True):
-        """Copy every tensor whose name and shape match from a state dict or model; log how many transferred."""
+        """Copy every tensor whose name and shape match from a checkpoint file, model or state dict; log the count."""
+        if isinstance(weights, (str, Path)):
+            weights = checkpoint_state(weights)
         state = weights.float().state_dict() if isinstance(weights, nn.Module) else weights
         own = self.state_dict()
         matched = intersect_dicts(state, own)
@@ -314,6 +316,17 @@ def yaml_model_load(path):
     return d
 
 
+def checkpoint_state(weight, ckpt=None):
+    """The weights a checkpoint is run with: its EMA when it has one (as upstream does), else its model."""
+    from ultralytics.utils.checkpoint import load_checkpoint
+
+    ckpt = ckpt if ckpt is not None else load_checkpoint(weight)
+    state = ckpt["ema_state"] or ckpt["model_state"]
+    if state is None:
+        raise ValueError(f"checkpoint '{weight}' holds no weights")
+    return state
+
+
 def attempt_load_one_weight(weight, device=None, fuse=False, verbose=False):
     """Build a model from a checkpoint of this fork or of upstream (loaded safely) and return (model, ckpt).
 
@@ -325,9 +338,7 @@ def attempt_load_one_weight(weight, device=None, fuse=False, verbose=False):
     ckpt = load_checkpoint(weight)
     if not ckpt.get("yaml"):
         raise ValueError(f"checkpoint '{weight}' holds no model yaml, so its architecture is unknown")
-    state = ckpt["ema_state"] or ckpt["model_state"]
-    if state is None:
-        raise ValueError(f"checkpoint '{weight}' holds no weights")
+    state = checkpoint_state(weight, ckpt)
     model = DetectionModel(deepcopy(ckpt["yaml"]), nc=ckpt.get("nc"), verbose=verbose)
     missing = set(model.state_dict()) ^ set(state)
     if missing:

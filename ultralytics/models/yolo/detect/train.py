@@ -9,7 +9,6 @@ from ultralytics.data import build_dataloader, build_yolo_dataset, check_det_dat
 from ultralytics.engine.trainer import BaseTrainer
 from ultralytics.nn.tasks import DetectionModel, attempt_load_one_weight
 from ultralytics.utils import LOGGER, RANK
-from ultralytics.utils.checkpoint import load_checkpoint
 
 from .val import DetectionValidator
 
@@ -30,8 +29,7 @@ class DetectionTrainer(BaseTrainer):
         else:
             model = DetectionModel(cfg, nc=self.data["nc"], verbose=verbose and RANK in {-1, 0})
         if isinstance(weights, (str, Path)) and str(weights).endswith(".pt"):
-            ckpt = load_checkpoint(weights)
-            model.load(ckpt["ema_state"] or ckpt["model_state"], verbose=verbose)
+            model.load(weights, verbose=verbose)
         return model
 
     def set_model_attributes(self):
