@@ -1,6 +1,7 @@
 """DySample: bilinear at zero offsets, fast path equals the reference formulation, argument checks, dtypes."""
 
 import itertools
+import shutil
 
 import pytest
 import torch
@@ -276,11 +277,7 @@ def test_tracing_does_not_touch_the_cache():
 
 # ------------------------------------------------------------------------------------------------- torch.compile
 def test_torch_compile_graph_capture():
-    """Dynamo + AOTAutograd capture the whole forward and backward in one graph (no break, cache bypassed).
-
-    ``aot_eager`` stops short of code generation: Inductor's C++ build of this graph takes well over 20 s on a
-    2-core CPU, so only the capture (where compile compatibility is decided) is tested here.
-    """
+    """Dynamo + AOTAutograd capture the whole forward and backward in one graph (no break, cache bypassed)."""
     torch._dynamo.reset()
     m = _moved("lp", True, 2, 2, channels=16)
     compiled = torch.compile(m, backend="aot_eager", fullgraph=True)
@@ -289,3 +286,19 @@ def test_torch_compile_graph_capture():
         out = compiled(x)
         _assert_matches_reference(m, x, out)
     assert m._grid_cache == {}
+
+
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")), reason="Inductor needs a C++ compiler on CPU")
+@pytest.mark.parametrize("style,dyscope", [("lp", False), ("pl", True)])
+def test_torch_compile_inductor_new_sizes(style, dyscope):
+    """Inductor code generation, forward and backward, across input sizes (automatic dynamic shapes).
+
+    The capture alone is not enough: with ``F.conv2d`` for the offsets, Inductor gave the convolution a channels-last
+    layout and then failed on the second size with "cannot determine truth value of Relational".
+    """
+    torch._dynamo.reset()
+    m = _moved(style, dyscope, 2, 2, channels=16)
+    compiled = torch.compile(m, backend="inductor")
+    for shape in ((1, 16, 4, 6), (2, 16, 6, 4), (1, 16, 5, 5)):
+        x = torch.randn(shape, requires_grad=True)
+        _assert_matches_reference(m, x, compiled(x))

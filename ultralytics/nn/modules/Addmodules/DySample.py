@@ -41,6 +41,17 @@ def _check_args(in_channels, scale, style, groups):
         raise ValueError(f"DySample style 'pl' needs channels ({in_channels}) divisible by scale² ({scale**2})")
 
 
+def _pointwise(x, weight, bias):
+    """A 1×1 convolution (B, Cin, H, W) → (B, O, H, W) written as a matrix product.
+
+    Same sums as ``F.conv2d`` with a 1×1 kernel, but ``torch.compile`` leaves a matmul's layout alone, where it may
+    give a convolution's input and output a channels-last layout whose symbolic strides its inductor then fails to
+    order on the second input size ("cannot determine truth value of Relational"; tests/test_dysample.py).
+    """
+    b, _, h, w = x.shape
+    return torch.baddbmm(bias.view(1, -1, 1), weight.expand(b, -1, -1), x.flatten(2)).view(b, -1, h, w)
+
+
 class DySample(nn.Module):
     """Dynamic point-sampling upsampler.
 
@@ -117,7 +128,12 @@ class DySample(nn.Module):
         return off
 
     def _grid(self, h, w, device, dtype):
-        """Output-pixel centres in grid_sample units (sH, sW, 2) and the per-channel offset scale, cached per size.
+        """Output-pixel centres in grid_sample units and the per-channel offset scale, cached per size.
+
+        The centres come laid out like the offsets they are added to, x first: (2, 1, sH, sW) for ``"pl"`` and
+        (2, 1, s, s, H, W) for ``"lp"`` (sub-pixel row, column, then input pixel), so that the addition is a plain
+        broadcast in the offsets' own (contiguous) layout and the one permuting copy to grid_sample's
+        (B·G, sH, sW, 2) comes after it.
 
         Zero offsets must reproduce bilinear upsampling, whose output pixel ``X`` reads input coordinate
         ``(X + 0.5) / s - 0.5``; in grid_sample's ``[-1, 1]`` units that is ``(2X + 1 - s·W) / (s·W)``, the centre of
@@ -143,10 +159,13 @@ class DySample(nn.Module):
             s = self.scale
             xs = (torch.arange(s * w, device=device, dtype=dtype) * 2 + (1 - s * w)) / (s * w)
             ys = (torch.arange(s * h, device=device, dtype=dtype) * 2 + (1 - s * h)) / (s * h)
-            base = torch.stack((xs.view(1, -1).expand(s * h, s * w), ys.view(-1, 1).expand(s * h, s * w)), -1)
+            base = torch.stack((xs.view(1, -1).expand(s * h, s * w), ys.view(-1, 1).expand(s * h, s * w)))
+            if self.style == "lp":  # (2, sH, sW) → (2, s, s, H, W): sub-pixel row and column before the pixel
+                base = base.view(2, h, s, w, s).permute(0, 2, 4, 1, 3)
+            base = base.unsqueeze(1).contiguous()  # the groups axis
             factor = 0.5 if hasattr(self, "scope") else 0.25
             per_axis = self.offset.out_channels // 2
-            scale = [torch.full((per_axis,), factor * 2.0 / n, device=device, dtype=dtype) for n in (w, h)]
+            scale = [torch.full((per_axis,), factor * 2.0, device=device, dtype=dtype) / n for n in (w, h)]
             cached = (base, torch.cat(scale))
             if not building:
                 self._grid_cache[key] = cached
@@ -159,11 +178,11 @@ class DySample(nn.Module):
         base, k = self._grid(h, w, x.device, x.dtype if x.dtype == torch.float64 else torch.float32)
         weight, bias = self._folded_weights(k.to(self.offset.weight.dtype))
         if self.style == "pl":  # conv at high resolution: (B, 2·G, sH, sW) is already one offset per output point
-            off = self._scoped(F.conv2d(F.pixel_shuffle(x, s), weight[..., None, None], bias))
-            coords = off.view(b, 2, g, s * h, s * w).permute(0, 2, 3, 4, 1) + base
+            off = self._scoped(_pointwise(F.pixel_shuffle(x, s), weight, bias))
+            coords = (off.view(b, 2, g, s * h, s * w) + base).permute(0, 2, 3, 4, 1)
         else:  # (B, 2·G·s², H, W) → (B, G, H, s, W, s, 2): the pixel shuffle and the (x, y) interleave in one copy
-            off = self._scoped(F.conv2d(x, weight[..., None, None], bias))
-            coords = off.view(b, 2, g, s, s, h, w).permute(0, 2, 5, 3, 6, 4, 1) + base.view(h, s, w, s, 2)
+            off = self._scoped(_pointwise(x, weight, bias))
+            coords = (off.view(b, 2, g, s, s, h, w) + base).permute(0, 2, 5, 3, 6, 4, 1)
         coords = coords.reshape(b * g, s * h, s * w, 2).to(x.dtype)
         out = F.grid_sample(
             x.reshape(b * g, c // g, h, w), coords, mode="bilinear", padding_mode="border", align_corners=False
