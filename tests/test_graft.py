@@ -1,9 +1,9 @@
-"""The graft rebase aid: apply this fork's DySample delta to an upstream Ultralytics package.
+"""The graft rebase aid: apply this fork's DySample delta (DySample, CARAFE, their yamls) to an upstream Ultralytics.
 
 Fast tests run on a fake minimal upstream tree. The real check installs upstream 8.4.190 with ``pip --target`` into
 a cache folder (never into this environment: both packages are called ``ultralytics``), grafts a copy, and compares
-parameter count and outputs of upstream's DetectionModel with this fork's, with the same weights; it skips cleanly
-when pip cannot reach the index.
+parameter count and outputs of upstream's DetectionModel with this fork's, with the same weights, and builds every
+copied yaml there (CARAFE included) against this fork's build; it skips cleanly when pip cannot reach the index.
 """
 
 import hashlib
@@ -26,6 +26,9 @@ from ultralytics.utils.graft import GraftError, graft, patch_tasks, ungraft
 
 UPSTREAM_VERSION = "8.4.190"
 DYSAMPLE_N_PARAMS = 2_636_432  # yolo11n-dysample, upstream's summary line and this fork's alike
+IMPORT_LINE = "from ultralytics.nn.modules.Addmodules import DySample, Dy_Sample, CARAFE  # DySample graft"
+BRANCH_START = "        elif m in {DySample, Dy_Sample, CARAFE}:"
+UPSAMPLER_YAMLS = ("yolo11-dysample*.yaml", "yolo11-carafe*.yaml", "yolo11-bilinear*.yaml")  # copied by the graft
 FAKE_TASKS = '''\
 """A minimal stand-in for upstream's nn/tasks.py with the anchors the graft relies on."""
 
@@ -103,14 +106,16 @@ def test_graft_copies_and_patches(fake):
     assert {p.name for p in sources} >= {"__init__.py", "DySample.py"}
     for src in sources:
         assert (fake / "nn/modules/Addmodules" / src.name).read_bytes() == src.read_bytes()
-    yamls = sorted((ROOT / "cfg/models/11").glob("yolo11-dysample*.yaml"))
-    assert len(yamls) >= 4
+    yamls = sorted(p for pattern in UPSAMPLER_YAMLS for p in (ROOT / "cfg/models/11").glob(pattern))
+    assert len(yamls) >= 6 and {"yolo11-carafe.yaml", "yolo11-bilinear.yaml"} <= {p.name for p in yamls}
     for src in yamls:
         assert (fake / "cfg/models/11" / src.name).read_bytes() == src.read_bytes()
+    copied = sorted(p.name for p in (fake / "cfg/models/11").glob("*.yaml"))
+    assert copied == sorted(["yolo11.yaml", *(p.name for p in yamls)])  # the named upsampler yamls, nothing else
     lines = (fake / "nn/tasks.py").read_text().splitlines()
-    imp = lines.index("from ultralytics.nn.modules.Addmodules import DySample, Dy_Sample  # DySample graft")
+    imp = lines.index(IMPORT_LINE)
     assert lines[imp - 1] == ")" and lines[imp + 1].startswith("from ultralytics.utils import")
-    branch = next(i for i, s in enumerate(lines) if s.startswith("        elif m in {DySample, Dy_Sample}:"))
+    branch = next(i for i, s in enumerate(lines) if s.startswith(BRANCH_START))
     assert lines[branch + 1 : branch + 4] == [
         "            c2 = ch[f]  # DySample graft",
         "            args = [c2, *args]  # DySample graft",
@@ -120,13 +125,16 @@ def test_graft_copies_and_patches(fake):
 
 
 def test_grafted_branch_fills_channels(fake):
-    """The patched parse_model really prepends the input channels to DySample's yaml args and keeps them as c2."""
+    """The patched parse_model really prepends the input channels to DySample's and CARAFE's yaml args (c2 = c1)."""
     graft(fake)
     ns = exec_tasks(fake / "nn/tasks.py")
-    head = [[-1, 1, "Dy_Sample", [2, "lp"]], [[-1, 0], 1, "Concat", [1]]]
+    head = [[-1, 1, "Dy_Sample", [2, "lp"]], [[-1, 0], 1, "Concat", [1]], [-1, 1, "CARAFE", [2, 3]]]
     rows = ns["parse_model"]({"backbone": [[-1, 1, "Conv", [48, 3, 2]]], "head": head}, 3)
     assert rows[1] == (ns["DySample"], [48, 2, "lp"], 48) and rows[2][2] == 96
+    assert rows[3] == (ns["CARAFE"], [96, 2, 3], 96)
     assert ns["DySample"](*rows[1][1]).offset.in_channels == 48
+    carafe = ns["CARAFE"](*rows[3][1])
+    assert carafe.channel_compressor.in_channels == 96 and carafe.k_up == 3
 
 
 def test_second_graft_is_a_noop(fake):
@@ -144,7 +152,8 @@ def test_check_mode_reports_and_writes_nothing(fake):
     text = str(report)
     assert text.startswith("Check:") and "would create nn/modules/Addmodules/DySample.py" in text
     assert "would update nn/tasks.py" in text
-    assert "+from ultralytics.nn.modules.Addmodules import DySample, Dy_Sample  # DySample graft" in report.diff()
+    assert "would create cfg/models/11/yolo11-carafe.yaml" in text
+    assert f"+{IMPORT_LINE}" in report.diff()
 
 
 def test_partial_graft_is_repaired(fake):
@@ -173,6 +182,34 @@ def test_undo_restores_upstream_byte_for_byte(fake):
     assert "Undo of the DySample graft" in str(report) and not report.already_applied
     assert tree_hashes(fake) == before
     assert ungraft(fake).already_applied
+
+
+def _old_graft(pkg):
+    """Turn a graft into what the previous, DySample-only version left: no CARAFE wiring, no carafe/bilinear yamls."""
+    graft(pkg)
+    tasks = pkg / "nn/tasks.py"
+    old = tasks.read_text().replace("DySample, Dy_Sample, CARAFE", "DySample, Dy_Sample")
+    assert "CARAFE" not in old and old.count("DySample, Dy_Sample") == 2
+    tasks.write_text(old)
+    for name in ("yolo11-carafe.yaml", "yolo11-bilinear.yaml"):
+        (pkg / "cfg/models/11" / name).unlink()
+
+
+def test_graft_upgrades_a_dysample_only_graft(fake):
+    """Grafting over the previous version's graft adds CARAFE to the same marked lines and the missing yamls."""
+    graft(fake)
+    full = tree_hashes(fake)
+    _old_graft(fake)
+    changed = sorted(c.rel.as_posix() for c in graft(fake).changes)
+    assert changed == ["cfg/models/11/yolo11-bilinear.yaml", "cfg/models/11/yolo11-carafe.yaml", "nn/tasks.py"]
+    assert tree_hashes(fake) == full
+
+
+def test_undo_of_a_dysample_only_graft(fake):
+    before = tree_hashes(fake)
+    _old_graft(fake)
+    ungraft(fake)
+    assert tree_hashes(fake) == before
 
 
 _BROKEN = [
@@ -211,10 +248,13 @@ def test_two_else_chains_are_ambiguous(tmp_path):
         graft(pkg)
 
 
-def test_hand_edited_dysample_is_refused(tmp_path):
-    pkg = make_fake_upstream(tmp_path, FAKE_TASKS.replace("import contextlib\n", "import contextlib  # DySample\n"))
-    with pytest.raises(GraftError, match="without the '# DySample graft' marker"):
+@pytest.mark.parametrize("name", ["DySample", "CARAFE"])
+def test_hand_edited_module_is_refused(tmp_path, name):
+    pkg = make_fake_upstream(tmp_path, FAKE_TASKS.replace("import contextlib\n", f"import contextlib  # {name}\n"))
+    before = tree_hashes(tmp_path)
+    with pytest.raises(GraftError, match=f"already mentions {name} without the '# DySample graft' marker"):
         graft(pkg)
+    assert tree_hashes(tmp_path) == before
 
 
 def test_write_failure_rolls_back(fake, tmp_path, monkeypatch):
@@ -244,6 +284,18 @@ def test_addmodule_importing_a_missing_upstream_module_is_refused(fake, tmp_path
     (source / "nn/modules/Addmodules/Extra.py").write_text("from ..conv import Conv\nfrom .DySample import DySample\n")
     graft(fake, source=source)
     assert (fake / "nn/modules/Addmodules/Extra.py").is_file()  # every *.py is copied, not a fixed list
+
+
+def test_missing_fork_yaml_refuses_and_writes_nothing(fake, tmp_path):
+    """Every yaml pattern must match in this fork: a missing CARAFE yaml means a broken install, not 'copy less'."""
+    source = tmp_path / "fork"
+    shutil.copytree(ROOT / "nn/modules/Addmodules", source / "nn/modules/Addmodules")
+    shutil.copytree(ROOT / "cfg/models/11", source / "cfg/models/11")
+    (source / "cfg/models/11/yolo11-carafe.yaml").unlink()
+    before = tree_hashes(fake)
+    with pytest.raises(GraftError, match=r"files are missing under .*: yolo11-carafe\*\.yaml\.$"):
+        graft(fake, source=source)
+    assert tree_hashes(fake) == before
 
 
 def test_target_resolution(fake, tmp_path):
@@ -345,7 +397,9 @@ def grafted_upstream(upstream_site, tmp_path):
     site = tmp_path / "up"
     shutil.copytree(upstream_site, site)
     report = graft(site / "ultralytics")
-    assert {c.rel.as_posix() for c in report.changes} >= {"nn/tasks.py", "nn/modules/Addmodules/DySample.py"}
+    rels = {c.rel.as_posix() for c in report.changes}
+    assert rels >= {"nn/tasks.py", "nn/modules/Addmodules/DySample.py", "nn/modules/Addmodules/CARAFE.py"}
+    assert IMPORT_LINE in (site / "ultralytics/nn/tasks.py").read_text().splitlines()
     return site
 
 
@@ -407,14 +461,16 @@ def _fork_model_and_inputs(tmp_path):
     return model, x
 
 
-def _run_upstream(site, tmp_path):
-    """Run the parity script with only the grafted upstream on the path; install missing pure deps to a side dir."""
+def _run_upstream(site, tmp_path, script, *args):
+    """Run ``script`` with only the grafted upstream on the path; install missing pure deps to a side dir.
+
+    The script gets ``site`` and then ``args`` as ``sys.argv[1:]``, and prints one JSON line last, returned parsed.
+    """
     deps = CACHE / "deps"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(deps)]), "YOLO_OFFLINE": "1"}
     env.update(YOLO_CONFIG_DIR=str(tmp_path / "cfg"), PYTHONDONTWRITEBYTECODE="1")
-    args = [str(site), str(tmp_path / "weights.pt"), str(tmp_path / "image.pt"), str(tmp_path / "upstream_out.pt")]
     for _ in range(6):
-        cmd = [sys.executable, "-c", UPSTREAM_SCRIPT, *args]
+        cmd = [sys.executable, "-c", script, str(site), *map(str, args)]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
         missing = re.search(r"No module named '([\w]+)", out.stderr)
         if out.returncode == 0 or not missing:
@@ -431,7 +487,8 @@ def test_real_upstream_parity(grafted_upstream, tmp_path):
     import torch
 
     model, x = _fork_model_and_inputs(tmp_path)
-    info = _run_upstream(grafted_upstream, tmp_path)
+    files = (tmp_path / "weights.pt", tmp_path / "image.pt", tmp_path / "upstream_out.pt")
+    info = _run_upstream(grafted_upstream, tmp_path, UPSTREAM_SCRIPT, *files)
     assert info == {"version": UPSTREAM_VERSION, "params": DYSAMPLE_N_PARAMS}
     assert sum(p.numel() for p in model.parameters()) == DYSAMPLE_N_PARAMS
     with torch.no_grad():
@@ -440,3 +497,47 @@ def test_real_upstream_parity(grafted_upstream, tmp_path):
     assert theirs.shape == ours.shape == (2, 84, 420)
     assert (theirs[:, 4:] - ours[:, 4:]).abs().max() < 1e-4  # class scores
     torch.testing.assert_close(theirs[:, :4], ours[:, :4], rtol=1e-5, atol=1e-4)  # boxes in pixels
+
+
+BUILD_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    import ultralytics
+    from ultralytics.nn.tasks import DetectionModel
+
+    site, folder, *names = sys.argv[1:]
+    assert ultralytics.__file__.startswith(site), ultralytics.__file__
+    built = {}
+    for name in names:
+        model = DetectionModel(name, verbose=False)
+        model.load_state_dict(torch.load(f"{folder}/{name}.pt", weights_only=True), strict=True)
+        upsamplers = [type(model.model[i]).__name__ for i in (11, 14)]
+        built[name] = {"params": sum(p.numel() for p in model.parameters()), "upsamplers": upsamplers}
+    print(json.dumps(built))
+    """
+)
+
+
+def test_real_upstream_builds_every_copied_yaml(grafted_upstream, tmp_path):
+    """Each upsampler yaml the graft copies (CARAFE, bilinear, the DySample variants) builds in the grafted upstream.
+
+    Built at scale n from the copied file, it must have this fork's parameter count, the expected upsampler class at
+    layers 11 and 14, and load this fork's state dict with ``strict=True`` (same layer layout and names).
+    """
+    import torch
+
+    from ultralytics.nn.tasks import DetectionModel
+
+    copied = sorted(p.name for pattern in UPSAMPLER_YAMLS for p in (ROOT / "cfg/models/11").glob(pattern))
+    names = [name.replace("yolo11-", "yolo11n-") for name in copied]
+    assert {"yolo11n-carafe.yaml", "yolo11n-bilinear.yaml", "yolo11n-dysample.yaml"} <= set(names)
+    ours = {}
+    for name in names:
+        model = DetectionModel(name, verbose=False)
+        torch.save(model.state_dict(), tmp_path / f"{name}.pt")
+        upsamplers = [type(model.model[i]).__name__ for i in (11, 14)]
+        ours[name] = {"params": sum(p.numel() for p in model.parameters()), "upsamplers": upsamplers}
+    assert ours["yolo11n-carafe.yaml"] == {"params": 2_764_184, "upsamplers": ["CARAFE", "CARAFE"]}
+    assert ours["yolo11n-bilinear.yaml"]["upsamplers"] == ["Upsample", "Upsample"]
+    assert _run_upstream(grafted_upstream, tmp_path, BUILD_SCRIPT, tmp_path, *names) == ours

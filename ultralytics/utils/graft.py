@@ -1,14 +1,15 @@
-"""Graft this fork's DySample delta onto an installed or checked-out upstream Ultralytics package.
+"""Graft this fork's DySample delta (with its CARAFE baseline) onto an installed or checked-out upstream Ultralytics.
 
 Rebasing onto a new upstream release starts with one question: does the delta still fit? ``graft(target)`` answers
 it by applying exactly what CONTRIBUTING.md lists as the delta to an upstream ``ultralytics`` folder (the one that
 holds ``nn/tasks.py``):
 
 1. copy this fork's ``nn/modules/Addmodules/*.py`` into ``<target>/nn/modules/Addmodules/``;
-2. patch ``<target>/nn/tasks.py``: the Addmodules import after the ``from ultralytics.nn.modules import (...)``
-   statement, and a ``parse_model`` branch just before the final ``else: c2 = ch[f]`` of its module chain; every
-   added line carries the ``# DySample graft`` marker so the patch can be found, repaired and undone;
-3. copy ``cfg/models/11/yolo11-dysample*.yaml`` beside upstream's ``yolo11.yaml``.
+2. patch ``<target>/nn/tasks.py``: the Addmodules import (``NAMES``: DySample, its alias Dy_Sample, CARAFE) after
+   the ``from ultralytics.nn.modules import (...)`` statement, and one ``parse_model`` branch for all of them just
+   before the final ``else: c2 = ch[f]`` of its module chain; every added line carries the ``# DySample graft``
+   marker so the patch can be found, repaired and undone;
+3. copy the upsampler yamls (``YAML_GLOBS``) beside upstream's ``yolo11.yaml``.
 
 All new file contents are computed in memory and every anchor is checked before anything is written, so a target
 whose code moved on is refused with a ``GraftError`` naming the missing anchor and file, and is left untouched. A
@@ -37,12 +38,18 @@ TASKS = Path("nn", "tasks.py")
 MODULES_DIR = Path("nn", "modules")
 ADDMODULES = MODULES_DIR / "Addmodules"
 YAML_DIR = Path("cfg", "models", "11")
-YAML_GLOB = "yolo11-dysample*.yaml"
+# The yamls copied beside upstream's yolo11.yaml: the whole upsampler comparison, so a grafted upstream can rerun it
+# from the same files. Bilinear needs no new module (nn.Upsample), but upstream does not ship that yaml. Named
+# explicitly, not 'yolo11-*.yaml', so an upstream yaml (yolo11-seg.yaml, ...) is never overwritten by a fork copy.
+YAML_GLOBS = ("yolo11-dysample*.yaml", "yolo11-carafe*.yaml", "yolo11-bilinear*.yaml")
 PACKAGE = "ultralytics"
 IMPORT_ANCHOR = "ultralytics.nn.modules"  # the statement 'from ultralytics.nn.modules import (...)'
 LOOKUP_ANCHOR = "globals()[m]"  # how parse_model turns a yaml name into a class: the import must make it visible
 ELSE_ANCHOR = "c2 = ch[f]"  # the body of the final 'else:' of parse_model's module chain
-NAMES = ("DySample", "Dy_Sample")  # the classes the import brings in and the branch handles (Dy_Sample: an alias)
+# The Addmodules classes the import brings in and the one branch handles: all share its channel rule (in = out =
+# ch[f], prepended to the yaml args). Dy_Sample is the tutorial's alias of DySample. A module with another rule
+# needs its own branch, not an entry here.
+NAMES = ("DySample", "Dy_Sample", "CARAFE")
 IMPORT_LINE = f"from ultralytics.nn.modules.Addmodules import {', '.join(NAMES)}  {MARK}"
 BRANCH_LINES = (  # (nesting below the 'else:' line, text)
     (0, f"elif m in {{{', '.join(NAMES)}}}:  {MARK}: channels in = out = ch[f], prepended to the args"),
@@ -60,7 +67,8 @@ USAGE = (
 VERIFY_HINT = (
     "Verify in the upstream environment (upstream has no 'yolo info'):\n"
     "  python -c \"from ultralytics import YOLO; YOLO('yolo11n-dysample.yaml').info()\"\n"
-    "  expected: YOLO11n-dysample summary: 181 layers, 2,636,432 parameters"
+    "  expected: YOLO11n-dysample summary: 181 layers, 2,636,432 parameters\n"
+    "  likewise yolo11n-carafe.yaml: 183 layers, 2,764,184 parameters"
 )
 
 
@@ -225,7 +233,7 @@ def unpatch_tasks(text):
 
 
 def patch_tasks(text, where=TASKS):
-    """Return upstream's tasks.py text with the DySample import and parse_model branch added.
+    """Return upstream's tasks.py text with the Addmodules import and parse_model branch added.
 
     Patching starts from ``unpatch_tasks(text)``, so an already grafted file comes out unchanged (idempotent) and a
     partly grafted or older-format graft is repaired.
@@ -238,16 +246,16 @@ def patch_tasks(text, where=TASKS):
         (str): The patched text.
 
     Raises:
-        GraftError: An anchor is missing or ambiguous, or the file already names DySample without the marker.
+        GraftError: An anchor is missing or ambiguous, or the file already names a ``NAMES`` class unmarked.
     """
     clean = unpatch_tasks(text)
     try:
         tree = ast.parse(clean)
     except SyntaxError as e:
         raise GraftError(f"{where} does not parse as Python ({e}); nothing was written.") from e
-    if FOREIGN_NAMES.search(clean):
+    if found := FOREIGN_NAMES.search(clean):
         raise GraftError(
-            f"{where} already mentions DySample without the '{MARK}' marker (a hand-made edit?); "
+            f"{where} already mentions {found.group(1)} without the '{MARK}' marker (a hand-made edit?); "
             "graft onto a clean upstream copy. Nothing was written."
         )
     after = _import_anchor(tree, where)
@@ -267,12 +275,16 @@ def patch_tasks(text, where=TASKS):
 
 # Planning ----------------------------------------------------------------------------------------------------------
 def _source_files(source):
-    """This fork's files to copy: every ``Addmodules/*.py`` (others may add modules there) and the DySample yamls."""
+    """This fork's files to copy: every ``Addmodules/*.py`` (others may add modules there) and the upsampler yamls."""
     mods = sorted((source / ADDMODULES).glob("*.py"))
-    yamls = sorted((source / YAML_DIR).glob(YAML_GLOB))
-    if not any(p.name == "__init__.py" for p in mods) or not yamls:
-        raise GraftError(f"this fork's files are missing under {source} (Addmodules/__init__.py or {YAML_GLOB}).")
-    return [(ADDMODULES / p.name, p) for p in mods] + [(YAML_DIR / p.name, p) for p in yamls]
+    yamls = {pattern: sorted((source / YAML_DIR).glob(pattern)) for pattern in YAML_GLOBS}
+    missing = [pattern for pattern, found in yamls.items() if not found]
+    if not any(p.name == "__init__.py" for p in mods):
+        missing.insert(0, "Addmodules/__init__.py")
+    if missing:
+        raise GraftError(f"this fork's files are missing under {source}: {', '.join(missing)}.")
+    copies = [ADDMODULES / p.name for p in mods] + [YAML_DIR / p.name for found in yamls.values() for p in found]
+    return [(rel, source / rel) for rel in copies]
 
 
 def _absolute_import(node, package):
@@ -330,7 +342,8 @@ def plan_graft(target, source=ROOT):
     changes = [FileChange(rel, _read(target / rel), src.read_bytes(), copy) for rel, src in _source_files(source)]
     old = (target / TASKS).read_bytes()
     new = patch_tasks(old.decode("utf-8"), target / TASKS).encode("utf-8")
-    changes.append(FileChange(TASKS, old, new, "DySample import and parse_model branch, marked '# DySample graft'"))
+    why = f"import and parse_model branch for {', '.join(NAMES)}, marked '{MARK}'"
+    changes.append(FileChange(TASKS, old, new, why))
     return [c for c in changes if c.old != c.new]
 
 
@@ -403,7 +416,7 @@ def apply_changes(target, changes):
 
 # API ---------------------------------------------------------------------------------------------------------------
 def graft(target, check=False, source=ROOT):
-    """Apply this fork's DySample delta to an upstream ``ultralytics`` package folder.
+    """Apply this fork's DySample delta (DySample, CARAFE and their yamls) to an upstream ``ultralytics`` package.
 
     Args:
         target (str | Path): The upstream package folder holding ``nn/tasks.py`` (a site-packages folder that
@@ -425,9 +438,11 @@ def graft(target, check=False, source=ROOT):
 
 
 def ungraft(target, check=False, source=ROOT):
-    """Remove a graft: the marked tasks.py lines, the copied Addmodules files and the DySample yamls.
+    """Remove a graft: the marked tasks.py lines, the copied Addmodules files and the upsampler yamls.
 
-    Upstream files come back byte for byte, since the graft only ever adds whole marked lines and new files.
+    Upstream files come back byte for byte, since the graft only ever adds whole marked lines and new files. A tree
+    grafted by an older version (DySample only) is undone too: its lines carry the same marker, and copies it never
+    made are simply absent.
     """
     target = resolve_target(target)
     changes = plan_ungraft(target, Path(source))
