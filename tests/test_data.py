@@ -393,7 +393,9 @@ def test_rect_val_loader_and_train_loader(tmp_path):
     val = build_yolo_dataset(cfg, data["val"], 1, data, mode="val", rect=True, stride=32)
     shapes = sorted(tuple(int(v) for v in s) for s in val.batch_shapes)
     assert shapes == [(64, 96), (96, 64)]  # ceil(shape * 64 / 32 + 0.5) * 32
+    cv2.setNumThreads(2)
     batches = list(build_dataloader(val, 1, workers=0, shuffle=False))
+    assert cv2.getNumThreads() == 1  # cv2_single_thread(): OpenCV runs in the caller, as upstream sets at import
     assert [tuple(b["img"].shape[2:]) for b in batches] == [(64, 96), (96, 64)]
     train = build_yolo_dataset(cfg, data["train"], 2, data, mode="train")
     loader = build_dataloader(train, 2, workers=0, shuffle=True)

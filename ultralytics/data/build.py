@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, distributed
 
 from ultralytics.data.dataset import YOLODataset
+from ultralytics.data.loaders import cv2_single_thread
 from ultralytics.utils import RANK, colorstr
 
 GENERATOR_SEED = 6148914691236517205  # upstream's base seed for the shuffling generator (0x5555...5)
@@ -88,6 +89,7 @@ def build_dataloader(dataset, batch, workers, shuffle=True, rank=-1, seed=0, dro
         drop_last (bool): Drop the last incomplete batch.
         pin_memory (bool): Pin host memory when CUDA is available.
     """
+    cv2_single_thread()
     batch = min(batch, len(dataset))
     nd = torch.cuda.device_count()
     nw = max(0, min((os.cpu_count() or 1) // max(nd, 1), batch, workers))

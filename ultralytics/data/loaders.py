@@ -289,6 +289,17 @@ def _check_local(source):
         raise NotImplementedError(f"source '{s}' (webcam or screen capture) is not supported by this offline fork")
 
 
+def cv2_single_thread():
+    """Make OpenCV work in the calling thread (``cv2.setNumThreads(0)``), as upstream does when it is imported.
+
+    Images are decoded and letterboxed one at a time beside torch's own threads (and, in loader workers, in several
+    processes at once); OpenCV's thread pool on top of that oversubscribes the cores and makes YOLO-sized resizes
+    slower, not faster (benchmarks/vs_upstream.py). Called where loading starts rather than at import, so that
+    importing the package changes no global state.
+    """
+    cv2.setNumThreads(0)
+
+
 def load_inference_source(source, batch=1, vid_stride=1):
     """Pick the loader for ``source`` and attach its ``source_type``.
 
@@ -310,6 +321,7 @@ def load_inference_source(source, batch=1, vid_stride=1):
     """
     if source is None:
         raise ValueError("predict needs a source: an image, video, folder, glob, numpy array or PIL image")
+    cv2_single_thread()
     if isinstance(source, int) and not isinstance(source, bool):
         source = str(source)
     if _is_path(source):
