@@ -6,9 +6,14 @@ Example (a real comparison wants a GPU, the full schedule and at least 3 seeds):
     python benchmarks/ablation.py --models yolo11n.yaml yolo11n-carafe.yaml --epochs 1 --seeds 0 --imgsz 128
 
 Every run starts from scratch (the yaml, no pretrained weights) with the same data, schedule and seed list, so the
-only difference between rows is the upsampler. mAP is what ``DetectionTrainer.train()`` returns: the final
-validation of best.pt. Plots are off; runs go to a temporary folder unless ``--project`` keeps them. The spread
-over seeds tells whether a difference between two rows is larger than run-to-run noise; with one seed std is 0.
+only difference between rows is the upsampler. ``--pretrained best.pt`` instead starts every row from the same
+checkpoint: each model takes every weight whose name and shape match (all but the new upsampler's own parameters
+when the checkpoint is a stock YOLO11 of the same scale), so a short CPU run fine-tunes a working detector instead
+of learning from nothing. That favours the upsampler the checkpoint was trained with; say so when you report it.
+
+mAP is what ``DetectionTrainer.train()`` returns: the final validation of best.pt. Plots are off; runs go to a
+temporary folder unless ``--project`` keeps them. The spread over seeds tells whether a difference between two rows
+is larger than run-to-run noise; with one seed std is 0.
 """
 
 import argparse
@@ -38,7 +43,8 @@ def train_once(model, seed, args, project):
     overrides = dict(model=model, data=str(args.data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                      device=args.device, workers=args.workers, seed=seed, deterministic=True, plots=False,
                      project=str(project), name=f"{Path(model).stem}-seed{seed}", exist_ok=True,
-                     verbose=False)  # fmt: skip
+                     pretrained=args.pretrained or False, verbose=False)  # fmt: skip
+    overrides.update(args.set)  # --set wins over the options above
     t0 = time.time()
     metrics = DetectionTrainer(overrides=overrides).train()
     return {k: float(metrics[v]) for k, v in KEYS.items()}, time.time() - t0
@@ -65,7 +71,9 @@ def run_all(args, project):
 
 def print_table(rows, args):
     """Print mean ± std per model, plus the difference of the means from the first model."""
-    print(f"\n{args.epochs} epochs, imgsz {args.imgsz}, batch {args.batch}, seeds {args.seeds}, data {args.data}")
+    start = f"from {args.pretrained}" if args.pretrained else "from scratch"
+    print(f"\n{args.epochs} epochs {start}, imgsz {args.imgsz}, batch {args.batch}, seeds {args.seeds}")
+    print(f"data {args.data}")
     print(f"{'model':<36}{'mAP50':>18}{'mAP50-95':>18}{'Δ mAP50-95 vs first':>22}")
     base = rows[0]["mAP50-95"]["mean"]
     for r in rows:
@@ -84,9 +92,26 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="", help="cpu, or a CUDA index such as 0 ('' picks GPU 0 if any)")
+    parser.add_argument("--pretrained", default="", help="start every model from this .pt (matching weights)")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more training arguments for every run, as on the yolo CLI (lr0=0.001 warmup_epochs=0)",
+    )
     parser.add_argument("--project", default="", help="keep the runs here instead of in a temporary folder")
     parser.add_argument("--json", default="", help="also write the JSON result to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.set = parse_overrides(args.set)
+    return args
+
+
+def parse_overrides(pairs):
+    """``key=value`` strings → dict, values read as the yolo CLI reads them; keys are checked by the trainer."""
+    from ultralytics.cfg import parse_key_value_pair
+
+    return dict(parse_key_value_pair(p) for p in pairs)
 
 
 def main(argv=None):
@@ -98,7 +123,7 @@ def main(argv=None):
             rows = run_all(args, Path(tmp))
     print_table(rows, args)
     result = {"epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "data": str(args.data),
-              "device": args.device, "rows": rows}  # fmt: skip
+              "device": args.device, "pretrained": args.pretrained, "set": args.set, "rows": rows}  # fmt: skip
     text = json.dumps(result)
     if args.json:
         Path(args.json).write_text(text)
