@@ -10,6 +10,7 @@ Methods (all 2× upsampling of the same input):
     reference       ``DySample.forward_reference`` on the NCHW input (the paper's formulation, step by step)
     nearest         ``nn.Upsample(scale_factor=2, mode="nearest")``, what stock YOLO11 uses
     bilinear        ``F.interpolate(scale_factor=2, mode="bilinear", align_corners=False)``
+    triton          (CUDA with Triton only) ``DySample._forward_triton``, the opt-in fused kernel
 
 "fwd" is inference (``torch.no_grad``); "fwd+bwd" is a forward plus ``autograd.grad`` of the output (with a fixed
 random upstream gradient) with respect to the input and the module's parameters. Calls are interleaved (every
@@ -47,6 +48,19 @@ SHAPES = {
     "paper": (256, 120, 120, "paper (batch 1)"),
 }
 METHODS = ("fast", "reference", "nearest", "bilinear")
+
+
+def methods(device):
+    """The methods to time: ``triton`` (the opt-in fused kernel, ``DySample.use_triton``) only where it can run."""
+    if device != "cuda":
+        return METHODS
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return METHODS
+    return (*METHODS, "triton")
+
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -74,6 +88,8 @@ def build(method, channels, device, dtype):
     m = DySample(channels).to(device, dtype)
     with torch.no_grad():
         m.offset.weight.normal_(std=channels**-0.5)  # offsets of about 0.25 pixel, so that sampling really moves
+    if method == "triton":
+        return m, m._forward_triton
     return m, (m.forward_reference if method == "reference" else m)
 
 
@@ -145,7 +161,7 @@ def bench_shape(name, args, device, dtype):
     c, h, w, _ = SHAPES[name]
     b = 1 if name == "paper" else args.batch
     cases = {}
-    for method in METHODS:
+    for method in methods(args.device):
         module, fn = build(method, c, device, dtype)
         x = make_input(method, b, c, h, w, device, dtype)
         xg = x.detach().clone().requires_grad_()
@@ -165,7 +181,7 @@ def bench_shape(name, args, device, dtype):
         for k in keys[r % len(keys) :] + keys[: r % len(keys)]:  # rotate the order between repeats
             times[k].append(timer(cases[k]))
     rows = []
-    for method in METHODS:
+    for method in methods(args.device):
         row = {"shape": name, "batch": b, "channels": c, "height": h, "width": w, "method": method}
         for backward, mode in ((False, "fwd"), (True, "fwd+bwd")):
             row[f"{mode}_ms"] = round(statistics.median(times[(method, backward)]), 3)

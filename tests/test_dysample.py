@@ -1,7 +1,12 @@
 """DySample: bilinear at zero offsets, fast path equals the reference formulation, argument checks, dtypes."""
 
+import importlib.util
 import itertools
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -302,3 +307,28 @@ def test_torch_compile_inductor_new_sizes(style, dyscope):
     for shape in ((1, 16, 4, 6), (2, 16, 6, 4), (1, 16, 5, 5)):
         x = torch.randn(shape, requires_grad=True)
         _assert_matches_reference(m, x, compiled(x))
+
+
+# ------------------------------------------------------------------------------------------------- Triton (opt-in)
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
+def test_triton_kernel_matches_reference_in_interpreter():
+    """The fused kernel, run by Triton's interpreter on CPU tensors: outputs and gradients equal the reference.
+
+    Covers both layouts, dynamic scope, one to four groups, scale 3, the border clamp, and an fp16 input. This is a
+    correctness check only; the kernel has not been timed on a GPU, hence ``DySample.use_triton`` stays off.
+    """
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    script = Path(__file__).with_name("triton_check.py")
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "matches the reference" in r.stdout
+
+
+def test_use_triton_on_cpu_takes_the_grid_path(monkeypatch):
+    """The opt-in flag changes nothing off CUDA: same output as the grid path, and Triton is never imported."""
+    m = _moved("lp", False, 2, 2, channels=16)
+    monkeypatch.setattr(DySample, "use_triton", True)
+    monkeypatch.delitem(sys.modules, "ultralytics.nn.modules.Addmodules.dysample_triton", raising=False)
+    x = torch.randn(1, 16, 4, 6)
+    assert torch.equal(m(x), m._forward_grid(x))
+    assert "ultralytics.nn.modules.Addmodules.dysample_triton" not in sys.modules

@@ -67,6 +67,8 @@ class DySample(nn.Module):
         (B, C, H, W) → (B, C, scale·H, scale·W), for any H and W.
     """
 
+    use_triton = False  # opt-in fused CUDA kernel (dysample_triton.py): interpreter-checked, not yet timed on a GPU
+
     def __init__(self, in_channels, scale=2, style="lp", groups=4, dyscope=False):
         super().__init__()
         _check_args(in_channels, scale, style, groups)
@@ -171,17 +173,26 @@ class DySample(nn.Module):
                 self._grid_cache[key] = cached
         return cached
 
+    def _grid_offsets(self, x):
+        """Offsets in grid units, scope applied, in the conv's own layout, and the cached base grid.
+
+        The layout is (B, 2·G·s², H, W) for ``"lp"`` and (B, 2·G, sH, sW) for ``"pl"``, where the conv runs at
+        high resolution and already gives one offset per output point.
+        """
+        _, _, h, w = x.shape
+        base, k = self._grid(h, w, x.device, x.dtype if x.dtype == torch.float64 else torch.float32)
+        weight, bias = self._folded_weights(k.to(self.offset.weight.dtype))
+        src = F.pixel_shuffle(x, self.scale) if self.style == "pl" else x
+        return self._scoped(_pointwise(src, weight, bias)), base
+
     def _forward_grid(self, x):
         """``grid_sample`` path: offsets come out of the conv already in grid units, the grid in its final layout."""
         b, c, h, w = x.shape
         s, g = self.scale, self.groups
-        base, k = self._grid(h, w, x.device, x.dtype if x.dtype == torch.float64 else torch.float32)
-        weight, bias = self._folded_weights(k.to(self.offset.weight.dtype))
-        if self.style == "pl":  # conv at high resolution: (B, 2·G, sH, sW) is already one offset per output point
-            off = self._scoped(_pointwise(F.pixel_shuffle(x, s), weight, bias))
+        off, base = self._grid_offsets(x)
+        if self.style == "pl":
             coords = (off.view(b, 2, g, s * h, s * w) + base).permute(0, 2, 3, 4, 1)
         else:  # (B, 2·G·s², H, W) → (B, G, H, s, W, s, 2): the pixel shuffle and the (x, y) interleave in one copy
-            off = self._scoped(_pointwise(x, weight, bias))
             coords = (off.view(b, 2, g, s, s, h, w) + base).permute(0, 2, 5, 3, 6, 4, 1)
         coords = coords.reshape(b * g, s * h, s * w, 2).to(x.dtype)
         out = F.grid_sample(
@@ -189,8 +200,19 @@ class DySample(nn.Module):
         )  # autocast runs grid_sample in float32; the output keeps the input's dtype
         return out.view(b, c, s * h, s * w).to(x.dtype)
 
+    def _forward_triton(self, x):
+        """Fused Triton path (opt-in, CUDA): base grid, offsets and sampling in one kernel each way."""
+        from .dysample_triton import fused_sample  # imported on first use: Triton is optional and slow to import
+
+        return fused_sample(x, self._grid_offsets(x)[0], self.groups, self.scale, self.style)
+
     def forward(self, x):
         """Upsample (B, C, H, W) → (B, C, s·H, s·W); equal to ``forward_reference`` up to float rounding."""
+        if self.use_triton and x.is_cuda and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            from .dysample_triton import available
+
+            if available(x):
+                return self._forward_triton(x)
         return self._forward_grid(x)
 
     def forward_reference(self, x):
