@@ -5,30 +5,22 @@ Triton decides between compiling and interpreting when a kernel is defined, so t
 """
 
 import os
+import sys
+from pathlib import Path
 
 import torch
 
-from ultralytics.nn.modules.Addmodules import DySample
 from ultralytics.nn.modules.Addmodules.dysample_triton import fused_sample
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_dysample import _moved  # noqa: E402  (the tests' seeded module with offsets large enough to clamp)
 
 assert os.environ.get("TRITON_INTERPRET") == "1", "run me with TRITON_INTERPRET=1"
 
 
-def moved(style, dyscope, groups, scale, channels):
-    """A seeded DySample whose offsets move samples by whole pixels, so the border clamp is exercised too."""
-    torch.manual_seed(0)
-    m = DySample(channels, scale, style, groups, dyscope)
-    with torch.no_grad():
-        m.offset.weight.normal_(std=0.3)
-        m.offset.bias.normal_(std=0.3)
-        if dyscope:
-            m.scope.weight.normal_(std=0.3)
-    return m
-
-
 def check(style, dyscope, groups, scale):
     channels = 8 * scale * scale
-    m = moved(style, dyscope, groups, scale, channels)
+    m = _moved(style, dyscope, groups, scale, channels)
     x = torch.randn(2, channels, 5, 7, requires_grad=True)
     out, ref = m._forward_triton(x), m.forward_reference(x)
     assert out.shape == ref.shape and out.dtype == ref.dtype

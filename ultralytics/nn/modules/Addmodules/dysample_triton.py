@@ -59,6 +59,17 @@ if triton is not None:
         return ix, iy, in_x, in_y, idx
 
     @triton.jit
+    def _corners(ix, iy, mask, H, W):
+        """Top-left corner, fractional weights and the masks of the right, lower and diagonal neighbours."""
+        x0f = tl.floor(ix)
+        y0f = tl.floor(iy)
+        x0 = x0f.to(tl.int32)
+        y0 = y0f.to(tl.int32)
+        m01 = mask & (x0 + 1 < W)
+        m10 = mask & (y0 + 1 < H)
+        return x0, y0, ix - x0f, iy - y0f, m01, m10, m01 & (y0 + 1 < H)
+
+    @triton.jit
     def _forward_kernel(x_ptr, off_ptr, out_ptr, G, CG, H, W, SH, SW, so_b, so_a, so_g, so_r, so_c, so_i, so_j,
                         scale, BLOCK_P: tl.constexpr):  # fmt: skip
         n = tl.program_id(0)
@@ -66,15 +77,7 @@ if triton is not None:
         mask = p < SH * SW
         ix, iy, _, _, _ = _position(off_ptr, n, p, mask, G, SW, W, H, SW, SH, so_b, so_a, so_g, so_r, so_c, so_i,
                                     so_j, scale)  # fmt: skip
-        x0f = tl.floor(ix)
-        y0f = tl.floor(iy)
-        wx = ix - x0f
-        wy = iy - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
-        m01 = mask & (x0 + 1 < W)
-        m10 = mask & (y0 + 1 < H)
-        m11 = m01 & (y0 + 1 < H)
+        x0, y0, wx, wy, m01, m10, m11 = _corners(ix, iy, mask, H, W)
         base = n.to(tl.int64) * CG * H * W
         out_base = n.to(tl.int64) * CG * SH * SW
         for c in range(CG):
@@ -96,15 +99,7 @@ if triton is not None:
         mask = p < SH * SW
         ix, iy, in_x, in_y, idx = _position(off_ptr, n, p, mask, G, SW, W, H, SW, SH, so_b, so_a, so_g, so_r,
                                             so_c, so_i, so_j, scale)  # fmt: skip
-        x0f = tl.floor(ix)
-        y0f = tl.floor(iy)
-        wx = ix - x0f
-        wy = iy - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
-        m01 = mask & (x0 + 1 < W)
-        m10 = mask & (y0 + 1 < H)
-        m11 = m01 & (y0 + 1 < H)
+        x0, y0, wx, wy, m01, m10, m11 = _corners(ix, iy, mask, H, W)
         base = n.to(tl.int64) * CG * H * W
         out_base = n.to(tl.int64) * CG * SH * SW
         d_ix = tl.zeros((BLOCK_P,), tl.float32)
