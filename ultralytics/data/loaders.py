@@ -293,9 +293,9 @@ def cv2_single_thread():
     """Make OpenCV work in the calling thread (``cv2.setNumThreads(0)``), as upstream does when it is imported.
 
     Images are decoded and letterboxed one at a time beside torch's own threads (and, in loader workers, in several
-    processes at once); OpenCV's thread pool on top of that oversubscribes the cores and makes YOLO-sized resizes
-    slower, not faster (benchmarks/vs_upstream.py). Called where loading starts rather than at import, so that
-    importing the package changes no global state.
+    processes at once); OpenCV's thread pool on top of that only oversubscribes the cores, and upstream turns it off
+    because it does not mix with DataLoader worker processes. Called where loading starts rather than at import, so
+    that importing the package changes no global state.
     """
     cv2.setNumThreads(0)
 

@@ -8,7 +8,8 @@ upsampling (``align_corners=False``), which is why the offset convolution starts
 ``forward`` computes the same function as ``forward_reference`` (the paper's formulation step by step, kept for
 tests and as documentation) with ``grid_sample``, every constant folded into the offset convolution's weights
 (0.25 or 0.5 and the pixel→``[-1, 1]`` scale) and the grid produced in ``grid_sample``'s layout in one copy, from a
-cached grid: export-safe, ``torch.compile``-able, no host–device synchronisation (docs/performance.md).
+cached grid: export-safe, ``torch.compile``-able, no host–device synchronisation (docs/performance.md). On CUDA,
+``DySample.use_triton = True`` switches to a fused Triton kernel (``dysample_triton.py``; opt-in until timed).
 
 It folds ``init_pos`` into a cached grid of output-pixel source positions rather than reading the buffer: the
 buffer is a fixed function of ``scale`` and ``groups`` (the reference code's values, kept for checkpoints), and
