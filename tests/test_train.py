@@ -42,6 +42,7 @@ def test_train_writes_upstream_outputs(data, tmp_path):
         assert key in ckpt
     assert "model.11.offset.weight" in ckpt["model"]
     assert model.ckpt_path.endswith("best.pt")  # the YOLO object now holds the trained weights
+    assert model.val(plots=False, project=str(project)).box.map >= 0  # README: model.val() reuses the training data
     YOLO("yolo11n.yaml").train(data=str(data), project=str(project), name="train", **FAST)
     assert (project / "train2" / "weights" / "last.pt").is_file()  # runs never overwrite each other
 

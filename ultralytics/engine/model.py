@@ -113,10 +113,8 @@ class Model(nn.Module):
         self.trainer = (trainer or self._smart_load("trainer"))(overrides=args)
         self.trainer.train()
         best = self.trainer.best if self.trainer.best.exists() else self.trainer.last
-        if best.exists():
-            self.model, self.ckpt = attempt_load_one_weight(best)
-            self.ckpt_path = str(best)
-            self.overrides = {**self.overrides, "model": str(best)}
+        if best.exists():  # as upstream: hold the trained weights and their imgsz/data, so val() needs no data=
+            self._load(best)
         self.metrics = self.trainer.metrics
         return self.metrics
 
