@@ -12,6 +12,7 @@ import os
 import subprocess
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from ultralytics.utils.torch_utils import (
     set_rng_state,
 )
 
+ADAM_FAMILY = ("Adam", "Adamax", "AdamW", "NAdam", "RAdam")  # same arguments: betas (momentum, 0.999)
 MAX_NAN_RECOVERIES = 3
 
 
@@ -162,7 +164,7 @@ class BaseTrainer:
         if not resume:
             return None
         path = Path(resume if isinstance(resume, (str, Path)) and str(resume) not in {"True", "true"} else "")
-        if not str(path) or path.suffix != ".pt":
+        if path.suffix != ".pt":  # also an empty path: Path("").suffix is ""
             path = Path(overrides.get("model") or "")
         if path.suffix != ".pt" or not path.is_file():
             raise FileNotFoundError(
@@ -256,18 +258,15 @@ class BaseTrainer:
                 f"{colorstr('optimizer:')} 'optimizer=auto' found, determined 'optimizer={name}', 'lr0={lr}' and "
                 f"'momentum={momentum}' automatically... "
             )
+        adam = {n: partial(getattr(optim, n), betas=(momentum, 0.999), weight_decay=0.0) for n in ADAM_FAMILY}
         factories = {
-            "SGD": lambda params: optim.SGD(params, lr=lr, momentum=momentum, nesterov=True),
-            "Adam": lambda params: optim.Adam(params, lr=lr, betas=(momentum, 0.999), weight_decay=0.0),
-            "Adamax": lambda params: optim.Adamax(params, lr=lr, betas=(momentum, 0.999), weight_decay=0.0),
-            "AdamW": lambda params: optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=0.0),
-            "NAdam": lambda params: optim.NAdam(params, lr=lr, betas=(momentum, 0.999), weight_decay=0.0),
-            "RAdam": lambda params: optim.RAdam(params, lr=lr, betas=(momentum, 0.999), weight_decay=0.0),
-            "RMSProp": lambda params: optim.RMSprop(params, lr=lr, momentum=momentum),
+            "SGD": partial(optim.SGD, momentum=momentum, nesterov=True),
+            **adam,
+            "RMSProp": partial(optim.RMSprop, momentum=momentum),
         }
         if name not in factories:
             raise ValueError(f"optimizer={name!r} is not supported; choose one of {['auto', *factories]}")
-        optimizer = factories[name](biases)
+        optimizer = factories[name](biases, lr=lr)
         optimizer.add_param_group({"params": decayed, "weight_decay": decay})
         optimizer.add_param_group({"params": norms, "weight_decay": 0.0})
         LOGGER.info(
