@@ -378,8 +378,7 @@ class YOLODataset(Dataset):
         """Reload the mosaic buffer of a resumed run (same images in memory, same order), so resume is exact."""
         for i in indices:
             if self.ims[i] is None:
-                im, hw0, _ = self._read_resized(i)
-                self.ims[i], self.im_hw0[i], self.im_hw[i] = im, hw0, im.shape[:2]
+                self.ims[i], self.im_hw0[i], self.im_hw[i] = self._read_resized(i)
         self.buffer[:] = list(indices)
 
     def _choose_cache(self, cache):

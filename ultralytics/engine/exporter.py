@@ -31,6 +31,7 @@ from ultralytics.cfg import get_cfg
 from ultralytics.nn.modules import Detect
 from ultralytics.nn.modules.Addmodules import DySample
 from ultralytics.utils import DEFAULT_CFG_PATH, LOGGER, colorstr
+from ultralytics.utils.checkpoint import names_dict
 
 __all__ = ("EXPORT_FORMATS", "Exporter", "UPSTREAM_FORMATS", "export_formats")
 
@@ -174,13 +175,6 @@ def _logged(prefix, export):
     return f
 
 
-def _names_dict(names):
-    """Class names as ``{int: str}``, whether the model holds a list or a dict (with int or str keys)."""
-    if isinstance(names, (list, tuple)):
-        return {i: str(n) for i, n in enumerate(names)}
-    return {int(k): str(v) for k, v in (names or {}).items()}
-
-
 @contextmanager
 def _quiet_tracing():
     """Silence what tracing always says (TracerWarnings about shape→bool, torch's deprecation notices), scoped."""
@@ -298,7 +292,7 @@ class Exporter:
         train_args = model.args if isinstance(getattr(model, "args", None), dict) else {}
         data = train_args.get("data") or ""
         pretty = Path(getattr(model, "yaml", {}).get("yaml_file", "") or self.file).stem.replace("yolo", "YOLO")
-        names = _names_dict(getattr(model, "names", None))
+        names = names_dict(getattr(model, "names", None))
         args = dict(self.args)
         args["quantize"] = 16 if self.half else None  # the precision and opset actually written
         args["opset"] = self.opset

@@ -208,8 +208,7 @@ class BasePredictor:
                 model = deepcopy(model)
             elif not isinstance(model, (str, Path)):
                 raise TypeError(f"model must be an nn.Module or a model file path, not {type(model).__name__}")
-            fp16 = wants_half(self.args) and self.device.type == "cuda"  # fp16 kernels only on CUDA
-            self.model = AutoBackend(model, device=self.device, fp16=fp16, fuse=True, verbose=verbose)
+            self.model = AutoBackend(model, device=self.device, fp16=wants_half(self.args), fuse=True, verbose=verbose)
         self.model.eval()
         self.stride = int(self.model.stride)
         for flag in UNSUPPORTED_FLAGS:
@@ -303,9 +302,10 @@ class BasePredictor:
             self.results = self.postprocess(preds, im, im0s)
         self.run_callbacks("on_predict_postprocess_end")
         n, lines = len(im0s), list(infos)
+        speed = {k: p.dt * 1e3 / n for k, p in zip(SPEED_KEYS, profilers)}
         for i in range(n):
             self.seen += 1
-            self.results[i].speed = {k: p.dt * 1e3 / n for k, p in zip(SPEED_KEYS, profilers)}
+            self.results[i].speed = dict(speed)
             if self.args.verbose or self.args.save or self.args.save_txt or self.args.save_crop or self.args.show:
                 lines[i] += self.write_results(i, Path(paths[i]), im, lines)
         if self.args.verbose:

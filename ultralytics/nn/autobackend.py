@@ -17,17 +17,11 @@ import torch
 from torch import nn
 
 from ultralytics.utils import LOGGER
+from ultralytics.utils.checkpoint import names_dict
 
-__all__ = ("AutoBackend", "check_class_names")
+__all__ = ("AutoBackend",)
 
 ONNX_FLOAT16 = "tensor(float16)"
-
-
-def check_class_names(names):
-    """Return class names as ``{int: str}`` from a list, or a dict with int or str keys (JSON turns keys to str)."""
-    if isinstance(names, (list, tuple)):
-        return {i: str(n) for i, n in enumerate(names)}
-    return {int(k): str(v) for k, v in (names or {}).items()}
 
 
 def parse_metadata(meta):
@@ -40,7 +34,7 @@ def parse_metadata(meta):
         if isinstance(out.get(k), str):
             out[k] = ast.literal_eval(out[k])  # literals only: written by str(dict/list), never code
     if "names" in out:
-        out["names"] = check_class_names(out["names"])
+        out["names"] = names_dict(out["names"])
     return out
 
 
@@ -103,7 +97,7 @@ class AutoBackend(nn.Module):
         self.fp16 = fp16
         self.stride = max(int(model.stride.max()), 32) if hasattr(model, "stride") else 32
         names = getattr(model, "names", None)
-        self.names = check_class_names(names) if names else _default_names(getattr(model, "nc", None) or 999)
+        self.names = names_dict(names) if names else _default_names(getattr(model, "nc", None) or 999)
 
     def _load_pt(self, w, fp16, fuse):
         """Build the model from a checkpoint of this fork or upstream (loaded safely)."""

@@ -345,8 +345,8 @@ def _class_path(obj):
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def _names_dict(names):
-    """Class names as ``{int: str}`` whether stored as a dict (possibly str keys) or a list."""
+def names_dict(names):
+    """Class names as ``{int: str}`` whether stored as a dict (possibly str keys, as JSON leaves them) or a list."""
     if isinstance(names, (list, tuple)):
         return {i: str(n) for i, n in enumerate(names)}
     if isinstance(names, dict):
@@ -386,7 +386,7 @@ def _normalise_fork(ckpt):
     model = ckpt.get("model_state", ckpt.get("model"))
     ema = ckpt.get("ema_state", ckpt.get("ema"))
     yaml_cfg = ckpt.get("yaml") or {}
-    names = _names_dict(ckpt.get("names") or yaml_cfg.get("names"))
+    names = names_dict(ckpt.get("names") or yaml_cfg.get("names"))
     return {
         "model_state": _float32(model if _is_state_dict(model) else None),
         "ema_state": _float32(ema if _is_state_dict(ema) else None),
@@ -415,7 +415,7 @@ def _normalise_upstream(ckpt):
     if model is None:
         raise ValueError("upstream checkpoint has neither a 'model' nor an 'ema' module")
     yaml_cfg = to_plain(_attr(model, "yaml") or {})
-    names = _names_dict(to_plain(_attr(model, "names")) or yaml_cfg.get("names"))
+    names = names_dict(to_plain(_attr(model, "names")) or yaml_cfg.get("names"))
     stride = _attr(model, "stride")
     nc = _attr(model, "nc", yaml_cfg.get("nc", len(names) or None))
     raw = {k: (f"<{_class_path(v)}>" if _is_model(v) else to_plain(v, f"ckpt[{k!r}]")) for k, v in ckpt.items()}

@@ -12,8 +12,12 @@ class YOLO(Model):
         """Task classes, imported on first use so that building a model does not load the training stack."""
         from ultralytics.models.yolo import detect
 
-        entry = {"model": DetectionModel, "trainer": detect.DetectionTrainer, "validator": detect.DetectionValidator}
-        for key, name in (("predictor", "DetectionPredictor"), ("exporter", "Exporter")):
-            if hasattr(detect, name):
-                entry[key] = getattr(detect, name)
-        return {"detect": entry}
+        return {
+            "detect": {
+                "model": DetectionModel,
+                "trainer": detect.DetectionTrainer,
+                "validator": detect.DetectionValidator,
+                "predictor": detect.DetectionPredictor,
+                "exporter": detect.Exporter,
+            }
+        }

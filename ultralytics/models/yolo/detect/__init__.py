@@ -1,4 +1,4 @@
-"""YOLO detection: trainer and validator (the predictor and exporter are exported here as they land)."""
+"""YOLO detection: the trainer, validator, predictor and exporter that ``YOLO.task_map`` hands out."""
 
 from ultralytics.engine.exporter import Exporter
 from ultralytics.models.yolo.detect.predict import DetectionPredictor
