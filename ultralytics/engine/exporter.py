@@ -28,6 +28,7 @@ from torch import nn
 
 from ultralytics import __version__
 from ultralytics.cfg import get_cfg
+from ultralytics.engine.validator import HALF_VALUES
 from ultralytics.nn.modules import Detect
 from ultralytics.nn.modules.Addmodules import DySample
 from ultralytics.utils import DEFAULT_CFG_PATH, LOGGER, colorstr
@@ -48,7 +49,6 @@ UPSTREAM_FORMATS = (
 )  # fmt: skip
 FORMAT_ALIASES = {"tensorrt": "engine", "trt": "engine", "mlmodel": "coreml", "mlpackage": "coreml"}
 GRID_SAMPLE_MIN_OPSET = 16  # ONNX GridSample (used by DySample's F.grid_sample) first appears in opset 16
-HALF_VALUES = frozenset({"16", "fp16", "half"})  # quantize values meaning fp16, as the validator reads them
 FULL_VALUES = frozenset({"none", "32", "fp32", "false"})
 INT8_VALUES = frozenset({"8", "int8"})
 

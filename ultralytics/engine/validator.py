@@ -59,11 +59,14 @@ class Timer:
             torch.cuda.synchronize()
 
 
+HALF_VALUES = frozenset({"16", "fp16", "half"})  # the quantize values that mean fp16 (validator and exporter)
+
+
 def wants_half(args):
     """True when the arguments ask for fp16 inference (8.4's ``quantize=16``, or a legacy ``half=True``)."""
     quantize = getattr(args, "quantize", None) if not isinstance(args, dict) else args.get("quantize")
     legacy = getattr(args, "half", False) if not isinstance(args, dict) else args.get("half", False)
-    return str(quantize).lower() in {"16", "fp16", "half"} or bool(legacy)
+    return str(quantize).lower() in HALF_VALUES or bool(legacy)
 
 
 def check_val_imgsz(imgsz, stride):
