@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ultralytics.nn.modules.Addmodules import DySample
+from ultralytics.nn.modules.Addmodules.DySample import triton_available
 
 # name: (channels, height, width, used by) — YOLO11 at imgsz 640: the P5→P4 upsample sees 20×20, the P4→P3 one 40×40
 SHAPES = {
@@ -52,13 +53,7 @@ METHODS = ("fast", "reference", "nearest", "bilinear")
 
 def methods(device):
     """The methods to time: ``triton`` (the opt-in fused kernel, ``DySample.use_triton``) only where it can run."""
-    if device != "cuda":
-        return METHODS
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return METHODS
-    return (*METHODS, "triton")
+    return (*METHODS, "triton") if device == "cuda" and triton_available() else METHODS
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

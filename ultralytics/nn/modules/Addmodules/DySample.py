@@ -19,6 +19,9 @@ Parameter and buffer names (``offset``, ``scope``, ``init_pos``) follow the auth
 forks made with the well-known tutorial load unchanged.
 """
 
+import functools
+import importlib.util
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,6 +43,12 @@ def _check_args(in_channels, scale, style, groups):
         raise ValueError(f"DySample groups ({groups}) must divide the input channels ({in_channels})")
     if style == "pl" and in_channels % scale**2:
         raise ValueError(f"DySample style 'pl' needs channels ({in_channels}) divisible by scale² ({scale**2})")
+
+
+@functools.cache
+def triton_available():
+    """Whether Triton is installed, for the opt-in fused path; looked up once, without importing it (slow)."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def _pointwise(x, weight, bias):
@@ -209,11 +218,9 @@ class DySample(nn.Module):
 
     def forward(self, x):
         """Upsample (B, C, H, W) → (B, C, s·H, s·W); equal to ``forward_reference`` up to float rounding."""
-        if self.use_triton and x.is_cuda and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
-            from .dysample_triton import available
-
-            if available(x):
-                return self._forward_triton(x)
+        building = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if self.use_triton and x.is_cuda and not building and triton_available():
+            return self._forward_triton(x)
         return self._forward_grid(x)
 
     def forward_reference(self, x):

@@ -25,15 +25,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 BLOCK = 128  # output points per program
 
 
-def available(x):
-    """Whether the fused path can run for ``x``: Triton present and the tensor on a CUDA device."""
-    return triton is not None and x.is_cuda
-
-
 if triton is not None:
 
     @triton.jit
-    def _position(off_ptr, n, p, mask, G, SW, W, H, SX, SY, so_b, so_a, so_g, so_r, so_c, so_i, so_j, scale):
+    def _position(off_ptr, n, p, mask, G, SH, SW, H, W, so_b, so_a, so_g, so_r, so_c, so_i, so_j, scale):
         """Sample positions (input pixels, border-clamped) of points ``p`` of slice ``n``, and the offset index.
 
         Output pixel (Y, X) = (i·s + r, j·s + c) reads its offsets at ``b·so_b + axis·so_a + g·so_g + r·so_r +
@@ -48,8 +43,8 @@ if triton is not None:
         idx += (ox // scale) * so_j
         gx = tl.load(off_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         gy = tl.load(off_ptr + idx + so_a, mask=mask, other=0.0).to(tl.float32)
-        gx += (2 * ox + 1 - SX).to(tl.float32) / SX  # the cached base grid of DySample._grid, rounded once
-        gy += (2 * oy + 1 - SY).to(tl.float32) / SY
+        gx += (2 * ox + 1 - SW).to(tl.float32) / SW  # the cached base grid of DySample._grid, rounded once
+        gy += (2 * oy + 1 - SH).to(tl.float32) / SH
         ix = ((gx + 1) * W - 1) / 2  # grid_sample's unnormalisation for align_corners=False
         iy = ((gy + 1) * H - 1) / 2
         in_x = (ix > 0) & (ix < W - 1)
@@ -75,8 +70,8 @@ if triton is not None:
         n = tl.program_id(0)
         p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
         mask = p < SH * SW
-        ix, iy, _, _, _ = _position(off_ptr, n, p, mask, G, SW, W, H, SW, SH, so_b, so_a, so_g, so_r, so_c, so_i,
-                                    so_j, scale)  # fmt: skip
+        ix, iy, _, _, _ = _position(off_ptr, n, p, mask, G, SH, SW, H, W, so_b, so_a, so_g, so_r, so_c, so_i, so_j,
+                                    scale)  # fmt: skip
         x0, y0, wx, wy, m01, m10, m11 = _corners(ix, iy, mask, H, W)
         base = n.to(tl.int64) * CG * H * W
         out_base = n.to(tl.int64) * CG * SH * SW
@@ -97,8 +92,8 @@ if triton is not None:
         n = tl.program_id(0)
         p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
         mask = p < SH * SW
-        ix, iy, in_x, in_y, idx = _position(off_ptr, n, p, mask, G, SW, W, H, SW, SH, so_b, so_a, so_g, so_r,
-                                            so_c, so_i, so_j, scale)  # fmt: skip
+        ix, iy, in_x, in_y, idx = _position(off_ptr, n, p, mask, G, SH, SW, H, W, so_b, so_a, so_g, so_r, so_c,
+                                            so_i, so_j, scale)  # fmt: skip
         x0, y0, wx, wy, m01, m10, m11 = _corners(ix, iy, mask, H, W)
         base = n.to(tl.int64) * CG * H * W
         out_base = n.to(tl.int64) * CG * SH * SW
@@ -149,17 +144,15 @@ class _FusedSample(torch.autograd.Function):
         grid = (b * groups, triton.cdiv(scale * h * scale * w, BLOCK))
         _forward_kernel[grid](x, off, out, *args, BLOCK_P=BLOCK)
         ctx.save_for_backward(x, off)
-        ctx.meta = groups, scale, style
+        ctx.launch = grid, args  # the backward covers the same points with the same sizes and strides
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         x, off = ctx.saved_tensors
-        groups, scale, style = ctx.meta
-        args = _launch_args(x, off, groups, scale, style)
+        grid, args = ctx.launch
         gx = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
         goff = torch.empty(off.shape, dtype=torch.float32, device=off.device)
-        grid = (x.shape[0] * groups, triton.cdiv(scale * x.shape[2] * scale * x.shape[3], BLOCK))
         _backward_kernel[grid](x, off, grad_out.contiguous(), gx, goff, *args, BLOCK_P=BLOCK)
         return gx.to(x.dtype), goff.to(off.dtype), None, None, None
 
