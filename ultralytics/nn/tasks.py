@@ -33,6 +33,7 @@ from ultralytics.nn.modules import (
 )  # fmt: skip
 from ultralytics.nn.modules.Addmodules import CARAFE, Dy_Sample, DySample  # DySample, CARAFE
 from ultralytics.utils import CFG_DIR, LOGGER, colorstr, yaml_load
+from ultralytics.utils.checkpoint import load_checkpoint
 from ultralytics.utils.ops import make_divisible
 from ultralytics.utils.torch_utils import fuse_conv_and_bn, initialize_weights, intersect_dicts, model_info
 
@@ -318,8 +319,6 @@ def yaml_model_load(path):
 
 def checkpoint_state(weight, ckpt=None):
     """The weights a checkpoint is run with: its EMA when it has one (as upstream does), else its model."""
-    from ultralytics.utils.checkpoint import load_checkpoint
-
     ckpt = ckpt if ckpt is not None else load_checkpoint(weight)
     state = ckpt["ema_state"] or ckpt["model_state"]
     if state is None:
@@ -333,8 +332,6 @@ def attempt_load_one_weight(weight, device=None, fuse=False, verbose=False):
     The architecture comes from the yaml stored in the checkpoint, the weights from its EMA (else its model),
     so upstream checkpoints and tutorial-fork checkpoints (``Dy_Sample``) become this fork's modules.
     """
-    from ultralytics.utils.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(weight)
     if not ckpt.get("yaml"):
         raise ValueError(f"checkpoint '{weight}' holds no model yaml, so its architecture is unknown")
@@ -345,7 +342,7 @@ def attempt_load_one_weight(weight, device=None, fuse=False, verbose=False):
         raise ValueError(f"checkpoint '{weight}' does not fit its own yaml; mismatched keys: {sorted(missing)[:5]}")
     model.load_state_dict(state)
     model.names = ckpt["names"] or model.names
-    model.args = {k: v for k, v in ckpt["train_args"].items()}
+    model.args = dict(ckpt["train_args"])
     model.pt_path = str(weight)
     if device is not None:
         model = model.to(device)
