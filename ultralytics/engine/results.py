@@ -315,12 +315,12 @@ class Results:
         return str(txt_file)
 
     def save_crop(self, save_dir, file_name=Path("im.jpg")):
-        """Save each detection's crop as ``save_dir/<class name>/<file_name>.jpg``."""
+        """Save each detection's crop as ``save_dir/<class name>/<file_name>.jpg`` (save_one_box only slices)."""
         if not len(self):
             return
         stem = Path(file_name).with_suffix(".jpg")
         for box in self.boxes.cpu():
-            save_one_box(box.xyxy[0], self.orig_img.copy(), file=Path(save_dir) / self.names[int(box.cls[0])] / stem)
+            save_one_box(box.xyxy[0], self.orig_img, file=Path(save_dir) / self.names[int(box.cls[0])] / stem)
 
     def save(self, filename=None, **kwargs):
         """Draw the detections (``plot`` options in ``kwargs``) and write the image; returns the file name."""
